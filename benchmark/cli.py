@@ -1,0 +1,57 @@
+"""The ``benchmark`` command line.
+
+Each command lives in the module that owns its work and exposes
+``register(subparsers)``, which adds its sub-parser and sets ``func`` (a callable taking the
+parsed ``argparse.Namespace`` and returning an exit code). This file only wires them up.
+
+Example:
+    $ benchmark score --gt gt.json --pred pred.json --json scores.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from benchmark.errors import BenchmarkError
+
+# Modules that register sub-commands, in the order they are listed in ``--help``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "benchmark.commands.score",
+    "benchmark.commands.sample",
+    "benchmark.commands.datacard",
+    "benchmark.commands.fetch_spice",
+    "benchmark.commands.convert",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="benchmark",
+        description="Dense Video Object Captioning evaluation (CHOTA and friends).",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``benchmark`` console script; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BenchmarkError as exc:
+        # Input problems are the user's to fix: one clear line, no traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``benchmark`` CLI (see :mod:`benchmark.cli`)."""

@@ -1,0 +1,46 @@
+"""Errors raised for bad input or a missing external tool.
+
+Every error names where the problem is (file, record, field) so that the user can fix it
+without reading a traceback. The CLI prints ``str(error)`` and exits with status 2.
+"""
+
+from __future__ import annotations
+
+
+class BenchmarkError(Exception):
+    """Base class of the errors the package raises on purpose."""
+
+
+class InputError(BenchmarkError, ValueError):
+    """Malformed or inconsistent input.
+
+    Example:
+        >>> str(InputError("a bbox has a NaN", source="pred.json", record=3, field="bbox"))
+        'pred.json: record 3, field \\'bbox\\': a bbox has a NaN'
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        record: int | str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.source = source
+        self.record = record
+        self.field = field
+        where = []
+        if record is not None:
+            where.append(f"record {record}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        prefix = source or ""
+        if where:
+            prefix = f"{prefix}: {', '.join(where)}" if prefix else ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class ToolMissingError(BenchmarkError, RuntimeError):
+    """An external tool (Java, a jar, an optional package) is not available."""

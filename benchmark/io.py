@@ -1,0 +1,577 @@
+"""Reading ground truth and predictions into columnar arrays.
+
+File formats live here, at the edge; everything downstream works on the arrays of
+:class:`GroundTruth` and :class:`Detections`. Two layouts are read, for ground truth and
+predictions alike:
+
+* the reference layout: COCO-video ground truth (``videos``, ``images`` with ``video_id`` and
+  ``frame_index``, ``annotations`` with ``image_id``, ``track_id``, ``bbox``, ``segmentation``,
+  ``caption``) and a list of per-frame predictions (``image_id``, ``track_id``, ``bbox``,
+  ``segmentation``, ``score``, ``caption``);
+* the per-track layout (YouTube-VIS / LV-VIS, MaskCaptioner's ``results.json``): one record
+  per track with per-frame ``bboxes`` and/or ``segmentations`` lists (``null`` where the
+  object is absent) and one ``caption``.
+
+Every problem is reported as an :class:`~benchmark.errors.InputError` naming the file, the
+record and the field. The common case is checked in bulk (one pass per column); only when
+that fails is the input scanned record by record to name the culprit.
+
+Example:
+    >>> gt = load_ground_truth({"videos": [{"id": 1}], "images": [{"id": 7, "video_id": 1}],
+    ...     "annotations": [{"image_id": 7, "track_id": 1, "bbox": [0, 0, 2, 2], "caption": "a dog"}]})
+    >>> gt.num_frames.tolist(), gt.detections.boxes.tolist()
+    ([1], [[0.0, 0.0, 2.0, 2.0]])
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from benchmark.errors import InputError
+
+Source = str | os.PathLike | dict | list
+
+
+@dataclass
+class Detections:
+    """One side's detections (ground truth or predictions), sorted by (video, frame, input order).
+
+    Attributes:
+        video: index into :attr:`GroundTruth.video_ids` of each detection.
+        frame: position of the detection's frame within its video (0-based).
+        track: track id as given (per-track inputs: the track record's id or index).
+        boxes: ``(n, 4)`` float32 xywh boxes; NaN rows where only a segmentation was given.
+        segmentations: raw segmentation objects (``None`` where absent), converted to RLE
+            only when mask IoU is asked for.
+        captions: object array of caption strings ("" = not captioned).
+        scores: float64 confidence (predictions) or ``None`` (ground truth).
+        record_index: index of each detection's record in its file's list.
+        record_frame: for per-track inputs the frame within the track's lists, else -1.
+        prefix: what the file calls its records ("annotations", "predictions").
+        source: the file name (or "<dict>" / "<list>") the detections came from.
+    """
+
+    video: np.ndarray
+    frame: np.ndarray
+    track: np.ndarray
+    boxes: np.ndarray
+    segmentations: list | None
+    captions: np.ndarray
+    scores: np.ndarray | None
+    record_index: np.ndarray
+    record_frame: np.ndarray
+    prefix: str
+    source: str
+
+    def describe(self, k: int) -> str:
+        """Where detection ``k`` is in its file, e.g. ``predictions[12] frame 3``."""
+        label = f"{self.prefix}[{int(self.record_index[k])}]"
+        return label if self.record_frame[k] < 0 else f"{label} frame {int(self.record_frame[k])}"
+
+    def __len__(self) -> int:
+        return len(self.video)
+
+    def take(self, index: np.ndarray) -> "Detections":
+        """The detections at ``index`` (an integer or boolean array), in that order."""
+        index = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index)
+        return Detections(
+            video=self.video[index], frame=self.frame[index], track=self.track[index],
+            boxes=self.boxes[index],
+            segmentations=None if self.segmentations is None
+            else [self.segmentations[i] for i in index],
+            captions=self.captions[index],
+            scores=None if self.scores is None else self.scores[index],
+            record_index=self.record_index[index], record_frame=self.record_frame[index],
+            prefix=self.prefix, source=self.source)
+
+    def video_slices(self, num_videos: int) -> np.ndarray:
+        """Offsets ``o`` such that video ``v``'s detections are ``o[v]:o[v + 1]``."""
+        return np.searchsorted(self.video, np.arange(num_videos + 1), side="left")
+
+
+@dataclass
+class GroundTruth:
+    """Ground truth: the video table, the frame table and the detections.
+
+    ``image_ids`` maps each image id to its (video index, frame position); it is empty for
+    per-track ground truth, which has no images.
+    """
+
+    video_ids: np.ndarray
+    video_names: list[str]
+    num_frames: np.ndarray
+    heights: np.ndarray
+    widths: np.ndarray
+    detections: Detections
+    image_ids: dict[int, tuple[int, int]] = field(default_factory=dict)
+    source: str = "<dict>"
+    layout: str = "coco-video"
+
+    @property
+    def num_videos(self) -> int:
+        return len(self.video_ids)
+
+
+# --------------------------------------------------------------------------- reading files
+
+def read_json(source: Source, *, what: str) -> tuple[Any, str]:
+    """Return ``(parsed JSON, display name)`` for a path (``.json`` or ``.json.gz``) or object."""
+    if isinstance(source, (dict, list)):
+        return source, f"<{type(source).__name__}>"
+    path = Path(source)
+    name = str(path)
+    if not path.exists():
+        raise InputError(f"{what} file not found", source=name)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} file: {exc}", source=name) from exc
+    try:
+        return _loads(raw), name
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON ({exc})", source=name) from exc
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        import orjson  # optional: about 3x faster on the large prediction files
+    except ImportError:
+        return json.loads(raw)
+    return orjson.loads(raw)
+
+
+# --------------------------------------------------------------------------- column checks
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _int_column(records: Sequence[dict], key: str, where: "_Where") -> np.ndarray:
+    try:
+        values = [r[key] for r in records]
+    except (KeyError, TypeError):
+        where.fail_first(records, lambda r: isinstance(r, dict) and key in r,
+                         "missing field" if all(isinstance(r, dict) for r in records)
+                         else "a record must be a JSON object", key)
+    if not all(type(v) is int for v in values):  # fast path for the usual plain ints
+        where.fail_first(values, _is_int, "must be an integer", key, by_value=True)
+    return np.asarray(values, dtype=np.int64)
+
+
+def _box_array(boxes: list, where: "_Where", key: str, positions: Sequence[int]) -> np.ndarray:
+    """Validate a list of xywh boxes and return them as an ``(n, 4)`` float32 array."""
+    try:
+        array = np.asarray(boxes, dtype=np.float64)
+        ok = array.ndim == 2 and array.shape[1] == 4 and array.shape[0] == len(boxes)
+    except (ValueError, TypeError):
+        ok = False
+    if ok:
+        # numpy silently parses strings and bools as numbers: check the element types too.
+        ok = all(_is_number(v) for box in boxes for v in box)
+    if not ok:
+        for i, box in zip(positions, boxes):
+            if not (isinstance(box, (list, tuple)) and len(box) == 4
+                    and all(_is_number(v) for v in box)):
+                where.fail(i, f"must be [x, y, w, h] numbers, got {box!r}", key)
+    finite = np.isfinite(array).all(axis=1)
+    if not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        where.fail(positions[i], f"has a NaN or infinite value: {boxes[i]!r}", key)
+    negative = (array[:, 2:] < 0).any(axis=1)
+    if negative.any():
+        i = int(np.flatnonzero(negative)[0])
+        where.fail(positions[i], f"has a negative width or height: {boxes[i]!r}", key)
+    return array.reshape(-1, 4).astype(np.float32)
+
+
+def _caption_column(records: Sequence[dict], where: "_Where", *, required: bool) -> np.ndarray:
+    captions = [r.get("caption") for r in records]
+    if not all(type(c) is str for c in captions):
+        for i, caption in enumerate(captions):
+            if caption is None and not required:
+                captions[i] = ""
+            elif not isinstance(caption, str):
+                where.fail(i, "missing field" if caption is None
+                           else f"must be a string, got {type(caption).__name__}", "caption")
+    return np.asarray(captions, dtype=object)
+
+
+@dataclass
+class _Where:
+    """Names records in error messages: ``<source>: <prefix>[i] (id ...), field 'f'``."""
+
+    source: str
+    prefix: str
+    labels: list[str] | None = None  # overrides "<prefix>[i]" (per-track frames)
+
+    def name(self, index: int, record: Any = None) -> str:
+        if self.labels is not None:
+            return self.labels[index]
+        label = f"{self.prefix}[{index}]"
+        if isinstance(record, dict) and _is_int(record.get("id")):
+            label += f" (id {record['id']})"
+        return label
+
+    def fail(self, index: int, message: str, key: str | None = None, record: Any = None):
+        raise InputError(message, source=self.source, record=self.name(index, record), field=key)
+
+    def fail_first(self, items: Sequence, is_ok, message: str, key: str, *, by_value=False):
+        for i, item in enumerate(items):
+            if not is_ok(item):
+                text = f"{message}, got {item!r}" if by_value else message
+                self.fail(i, text, key)
+        raise AssertionError("fail_first called on valid input")  # pragma: no cover
+
+
+def _records(container: Any, key: str | None, where: _Where) -> list[dict]:
+    records = container if key is None else container.get(key)
+    if not isinstance(records, list):
+        raise InputError(f"must be a list, got {type(records).__name__}",
+                         source=where.source, field=key)
+    return records
+
+
+# --------------------------------------------------------------------------- ground truth
+
+def load_ground_truth(source: Source, *, require_captions: bool = True) -> GroundTruth:
+    """Load ground truth from a path, a ``.json.gz`` path or an already-parsed dict.
+
+    Both layouts are accepted (see the module docstring). With ``require_captions=False`` a
+    missing ``caption`` counts as "" (box-only datasets scored for DetA/AssA only).
+
+    Example:
+        >>> gt = load_ground_truth("gt.json")           # doctest: +SKIP
+        >>> gt.num_videos, len(gt.detections)           # doctest: +SKIP
+        (602, 361200)
+    """
+    data, name = read_json(source, what="ground-truth")
+    if isinstance(data, list):
+        raise InputError(
+            "ground truth must be a JSON object with 'images' (or 'videos') and 'annotations', "
+            "but this is a list, which is how predictions look: are the ground truth and the "
+            "predictions swapped?", source=name)
+    if not isinstance(data, dict) or "annotations" not in data:
+        raise InputError("ground truth must be a JSON object with an 'annotations' list",
+                         source=name, field="annotations")
+    annotations = _records(data, "annotations", _Where(name, "annotations"))
+    if _is_per_track(annotations, data):
+        return _load_per_track_gt(data, annotations, name, require_captions)
+    return _load_coco_video_gt(data, annotations, name, require_captions)
+
+
+def _is_per_track(annotations: list, data: dict) -> bool:
+    if "images" in data:
+        return False
+    first = next((a for a in annotations if isinstance(a, dict)), {})
+    return "bboxes" in first or "segmentations" in first or "images" not in data
+
+
+def _video_table(data: dict, name: str, *, needed: bool) -> tuple[list[dict], dict[int, int]]:
+    if "videos" not in data:
+        if needed:
+            raise InputError("missing field", source=name, field="videos")
+        return [], {}
+    where = _Where(name, "videos")
+    videos = _records(data, "videos", where)
+    ids = _int_column(videos, "id", where)
+    index: dict[int, int] = {}
+    for i, video_id in enumerate(ids.tolist()):
+        if video_id in index:
+            where.fail(i, f"duplicate video id {video_id}", "id")
+        index[video_id] = i
+    return videos, index
+
+
+def _load_coco_video_gt(data: dict, annotations: list, name: str,
+                        require_captions: bool) -> GroundTruth:
+    videos, video_index = _video_table(data, name, needed=False)
+    images_where = _Where(name, "images")
+    images = _records(data, "images", images_where)
+    image_ids = _int_column(images, "id", images_where)
+    image_videos = _int_column(images, "video_id", images_where)
+    if not videos:  # no video table: the videos are those the images name, in id order
+        videos = [{"id": int(v)} for v in np.unique(image_videos)]
+        video_index = {v["id"]: i for i, v in enumerate(videos)}
+    unknown = [i for i, v in enumerate(image_videos.tolist()) if v not in video_index]
+    if unknown:
+        images_where.fail(unknown[0], f"video_id {int(image_videos[unknown[0]])} is not in "
+                          "'videos'", "video_id")
+    # Frame order: frame_index when every image has one, else the image id (the reference's
+    # rule); a tie would make the order ambiguous, so it is an error.
+    has_index = all(isinstance(im, dict) and "frame_index" in im for im in images)
+    order_key = _int_column(images, "frame_index", images_where) if has_index else image_ids
+    video_of_image = np.asarray([video_index[v] for v in image_videos.tolist()], dtype=np.int64)
+    order = np.lexsort((order_key, video_of_image))
+    sorted_videos = video_of_image[order]
+    starts = np.searchsorted(sorted_videos, np.arange(len(videos)))
+    frame_of_image = np.empty(len(images), dtype=np.int64)
+    frame_of_image[order] = np.arange(len(images)) - starts[sorted_videos]
+    clash = (np.diff(sorted_videos) == 0) & (np.diff(order_key[order]) == 0)
+    if clash.any():
+        i = int(order[np.flatnonzero(clash)[0] + 1])
+        images_where.fail(i, "two images of one video share this frame position",
+                          "frame_index" if has_index else "id")
+    image_table: dict[int, tuple[int, int]] = {}
+    for i, (image_id, v, f) in enumerate(zip(image_ids.tolist(), video_of_image.tolist(),
+                                             frame_of_image.tolist())):
+        if image_id in image_table:
+            images_where.fail(i, f"duplicate image id {image_id}", "id")
+        image_table[image_id] = (v, f)
+    num_frames = np.bincount(video_of_image, minlength=len(videos)).astype(np.int64)
+    heights, widths = _sizes(videos, images, video_of_image)
+
+    where = _Where(name, "annotations")
+    detections = _per_frame_detections(annotations, where, image_table, scores=False,
+                                       require_captions=require_captions)
+    _check_duplicates(detections)
+    return GroundTruth(
+        video_ids=np.asarray([v["id"] for v in videos], dtype=np.int64),
+        video_names=[str(v.get("name", v["id"])) for v in videos], num_frames=num_frames,
+        heights=heights, widths=widths, detections=detections, image_ids=image_table,
+        source=name, layout="coco-video")
+
+
+def _sizes(videos: list[dict], images: list[dict] | None,
+           video_of_image: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-video height and width (0 = unknown), from the video table or its first image."""
+    heights = np.asarray([v.get("height", 0) or 0 for v in videos], dtype=np.int64)
+    widths = np.asarray([v.get("width", 0) or 0 for v in videos], dtype=np.int64)
+    if images is not None and video_of_image is not None:
+        for image, v in zip(images, video_of_image.tolist()):
+            if heights[v] == 0 and _is_int(image.get("height")):
+                heights[v] = image["height"]
+            if widths[v] == 0 and _is_int(image.get("width")):
+                widths[v] = image["width"]
+    return heights, widths
+
+
+def _per_frame_detections(records: list, where: _Where, image_table: dict[int, tuple[int, int]],
+                          *, scores: bool, require_captions: bool,
+                          video_ids: np.ndarray | None = None) -> Detections:
+    image_ids = _int_column(records, "image_id", where)
+    tracks = _int_column(records, "track_id", where)
+    located = [image_table.get(i) for i in image_ids.tolist()]
+    if any(loc is None for loc in located):
+        i = next(i for i, loc in enumerate(located) if loc is None)
+        where.fail(i, f"image_id {int(image_ids[i])} is not an image of the ground truth",
+                   "image_id")
+    video = np.asarray([loc[0] for loc in located], dtype=np.int64)
+    frame = np.asarray([loc[1] for loc in located], dtype=np.int64)
+    boxes, segmentations = _geometry(where, [r.get("bbox") for r in records],
+                                     [r.get("segmentation") for r in records])
+    captions = _caption_column(records, where, required=require_captions)
+    score_array = _score_column(records, where) if scores else None
+    if video_ids is not None and records and "video_id" in records[0]:
+        # The optional video_id must agree with the image's video.
+        given = _int_column(records, "video_id", where)
+        wrong = given != video_ids[video]
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
+            where.fail(i, f"video_id {int(given[i])} disagrees with image_id "
+                       f"{int(image_ids[i])}, which belongs to video {int(video_ids[video[i]])}",
+                       "video_id")
+    return _sorted(Detections(
+        video=video, frame=frame, track=tracks, boxes=boxes, segmentations=segmentations,
+        captions=captions, scores=score_array, record_index=np.arange(len(records)),
+        record_frame=np.full(len(records), -1), prefix=where.prefix, source=where.source))
+
+
+def _geometry(where: _Where, bboxes: list,
+              segmentations: list) -> tuple[np.ndarray, list | None]:
+    """Boxes (NaN where only a mask is given) and raw segmentations (None if none at all)."""
+    positions = range(len(bboxes))
+    has_box = [b is not None for b in bboxes]
+    has_seg = [s is not None for s in segmentations]
+    for i, box_ok, seg_ok in zip(positions, has_box, has_seg):
+        if not box_ok and not seg_ok:
+            where.fail(i, "needs a 'bbox' or a 'segmentation'", "bbox")
+    boxes = np.full((len(bboxes), 4), np.nan, dtype=np.float32)
+    if any(has_box):
+        idx = [k for k, ok in enumerate(has_box) if ok]
+        boxes[idx] = _box_array([bboxes[k] for k in idx], where, "bbox",
+                                [positions[k] for k in idx])
+    return boxes, (segmentations if any(has_seg) else None)
+
+
+def _score_column(records: list, where: _Where) -> np.ndarray:
+    values = [r.get("score") if isinstance(r, dict) else None for r in records]
+    for i, value in enumerate(values):
+        if value is None:
+            where.fail(i, "missing field", "score")
+        if not _is_number(value) or not math.isfinite(value):
+            where.fail(i, f"must be a finite number, got {value!r}", "score")
+    return np.asarray(values, dtype=np.float64)
+
+
+def _sorted(detections: Detections) -> Detections:
+    order = np.lexsort((np.arange(len(detections)), detections.frame, detections.video))
+    if np.array_equal(order, np.arange(len(order))):
+        return detections
+    return detections.take(order)
+
+
+def _check_duplicates(detections: Detections) -> None:
+    """One track may have one detection per frame: report the second of any pair."""
+    if len(detections) < 2:
+        return
+    keys = np.stack([detections.video, detections.frame, detections.track], axis=1)
+    order = np.lexsort((np.arange(len(keys)), keys[:, 2], keys[:, 1], keys[:, 0]))
+    same = (np.diff(keys[order], axis=0) == 0).all(axis=1)
+    if same.any():
+        k = int(np.flatnonzero(same)[0])
+        first, second = int(order[k]), int(order[k + 1])
+        raise InputError(
+            f"duplicate detection: track {int(detections.track[second])} already has a "
+            f"detection in this frame ({detections.describe(first)})",
+            source=detections.source, record=detections.describe(second), field="track_id")
+
+
+def _load_per_track_gt(data: dict, annotations: list, name: str,
+                       require_captions: bool) -> GroundTruth:
+    videos, video_index = _video_table(data, name, needed=True)
+    where = _Where(name, "videos")
+    lengths = []
+    for i, video in enumerate(videos):
+        length = video.get("length")
+        if length is None and isinstance(video.get("file_names"), list):
+            length = len(video["file_names"])
+        if not _is_int(length) or length < 0:
+            where.fail(i, "needs a non-negative integer 'length' (or a 'file_names' list)",
+                       "length", video)
+        lengths.append(length)
+    num_frames = np.asarray(lengths, dtype=np.int64)
+    heights, widths = _sizes(videos, None, None)
+    detections = _per_track_detections(annotations, _Where(name, "annotations"), video_index,
+                                       num_frames, scores=False,
+                                       require_captions=require_captions)
+    _check_duplicates(detections)
+    return GroundTruth(
+        video_ids=np.asarray([v["id"] for v in videos], dtype=np.int64),
+        video_names=[str(v.get("name", v["id"])) for v in videos], num_frames=num_frames,
+        heights=heights, widths=widths, detections=detections, source=name,
+        layout="per-track")
+
+
+def _per_track_detections(records: list, where: _Where, video_index: dict[int, int],
+                          num_frames: np.ndarray, *, scores: bool,
+                          require_captions: bool) -> Detections:
+    """Expand one-record-per-track into one detection per non-null frame."""
+    video_ids = _int_column(records, "video_id", where)
+    captions = _caption_column(records, where, required=require_captions)
+    track_scores = _score_column(records, where) if scores else None
+    det_video, det_frame, det_track, det_record, det_boxes, det_segs = [], [], [], [], [], []
+    for i, (record, video_id) in enumerate(zip(records, video_ids.tolist())):
+        if video_id not in video_index:
+            where.fail(i, f"video_id {video_id} is not a video of the ground truth",
+                       "video_id", record)
+        v = video_index[video_id]
+        per_frame = {}
+        for key in ("bboxes", "segmentations"):
+            values = record.get(key)
+            if values is None:
+                continue
+            if not isinstance(values, list) or len(values) != num_frames[v]:
+                found = len(values) if isinstance(values, list) else type(values).__name__
+                where.fail(i, f"must be a list with one entry per frame ({num_frames[v]} "
+                           f"for video {video_id}), got {found}", key, record)
+            per_frame[key] = values
+        if not per_frame:
+            where.fail(i, "needs a 'bboxes' or a 'segmentations' list", "segmentations", record)
+        # Ground-truth tracks carry their own id; prediction tracks are numbered by record.
+        track = record.get("id", i) if not scores else i
+        if not _is_int(track):
+            where.fail(i, f"must be an integer, got {track!r}", "id", record)
+        boxes = per_frame.get("bboxes", [None] * int(num_frames[v]))
+        segs = per_frame.get("segmentations", [None] * int(num_frames[v]))
+        for f, (box, seg) in enumerate(zip(boxes, segs)):
+            if box is None and seg is None:
+                continue
+            det_video.append(v)
+            det_frame.append(f)
+            det_track.append(track)
+            det_record.append(i)
+            det_boxes.append(box)
+            det_segs.append(seg)
+    index = np.asarray(det_record, dtype=np.int64)
+    frames = np.asarray(det_frame, dtype=np.int64)
+    # Errors in a box name the track record and the frame within its lists.
+    box_where = _Where(where.source, where.prefix,
+                       labels=[f"{where.prefix}[{i}] frame {f}" for i, f in zip(det_record, det_frame)])
+    boxes, segmentations = _geometry(box_where, det_boxes, det_segs)
+    return _sorted(Detections(
+        video=np.asarray(det_video, dtype=np.int64), frame=frames,
+        track=np.asarray(det_track, dtype=np.int64), boxes=boxes, segmentations=segmentations,
+        captions=captions[index] if len(index) else np.asarray([], dtype=object),
+        scores=None if track_scores is None else track_scores[index],
+        record_index=index, record_frame=frames, prefix=where.prefix, source=where.source))
+
+
+# --------------------------------------------------------------------------- predictions
+
+def load_predictions(source: Source, gt: GroundTruth, *,
+                     require_captions: bool = True) -> Detections:
+    """Load predictions (a path, a list, or a dict with an ``annotations`` list) against ``gt``.
+
+    Per-frame records are placed by ``image_id``; per-track records (``segmentations`` /
+    ``bboxes`` lists) by ``video_id`` and list position, each record becoming one track.
+
+    Example:
+        >>> gt = load_ground_truth({"images": [{"id": 7, "video_id": 1}], "annotations": []})
+        >>> pred = load_predictions([{"image_id": 7, "track_id": 3, "bbox": [0, 0, 1, 1],
+        ...                           "score": 0.9, "caption": "a cat"}], gt)
+        >>> pred.track.tolist(), pred.scores.tolist()
+        ([3], [0.9])
+    """
+    data, name = read_json(source, what="predictions")
+    if isinstance(data, dict):
+        if "images" in data or "videos" in data:
+            raise InputError(
+                "predictions must be a list of detections, but this object has "
+                f"{'images' if 'images' in data else 'videos'}, which is how ground truth "
+                "looks: are the ground truth and the predictions swapped?", source=name)
+        if not isinstance(data.get("annotations"), list):
+            raise InputError("predictions must be a JSON list (or an object with an "
+                             "'annotations' list)", source=name)
+        data = data["annotations"]
+    if not isinstance(data, list):
+        raise InputError(f"predictions must be a JSON list, got {type(data).__name__}",
+                         source=name)
+    where = _Where(name, "predictions")
+    first = next((r for r in data if isinstance(r, dict)), {})
+    if "image_id" not in first and ("segmentations" in first or "bboxes" in first):
+        video_index = {int(v): i for i, v in enumerate(gt.video_ids.tolist())}
+        detections = _per_track_detections(data, where, video_index, gt.num_frames,
+                                           scores=True, require_captions=require_captions)
+    else:
+        if not gt.image_ids:
+            raise InputError("per-frame predictions (with image_id) need ground truth with an "
+                             "'images' table; this ground truth is per-track: give per-track "
+                             "predictions (a 'segmentations'/'bboxes' list per track)",
+                             source=name)
+        detections = _per_frame_detections(data, where, gt.image_ids, scores=True,
+                                           require_captions=require_captions,
+                                           video_ids=gt.video_ids)
+    _check_duplicates(detections)
+    return detections
+
+
+def iter_newline_captions(detections: Detections) -> Iterable[tuple[str, str]]:
+    """Yield ``(record, caption)`` for captions holding a line break (METEOR's protocol is
+    line-based, so the scorer replaces them by spaces and warns)."""
+    for k, caption in enumerate(detections.captions):
+        if "\n" in caption or "\r" in caption:
+            yield detections.describe(k), caption

@@ -1,0 +1,545 @@
+"""CHOTA: DetA, AssA and CapA of dense video object captioning, reference-exact and fast.
+
+Two APIs share one implementation (as in torchmetrics):
+
+* functional: ``chota(gt, pred, ...)`` scores a whole prediction file;
+* stateful: ``Chota(gt, ...)``, then ``update(predictions)`` as videos come in, then
+  ``compute()``.
+
+What the reference protocol does, and where our defaults are the reference's, is written in
+``docs/protocol.md``. In short: HOTA matching per video (TrackEval), a caption pair for each
+true positive whose ground truth has a caption, CIDEr-D / METEOR / SPICE per pair, per-video
+CIDEr document frequencies, micro-averaging over captioned true positives, and every field
+averaged over the alphas.
+
+Example:
+    >>> from benchmark import chota
+    >>> result = chota("gt.json", "pred.json", iou="box", caption_metrics=("cider",))  # doctest: +SKIP
+    >>> round(result["DetA"], 3)                                                        # doctest: +SKIP
+    0.412
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import InputError
+from benchmark.fields import OFFICIAL_CAPTION_METRICS, result_fields
+from benchmark.io import (Detections, GroundTruth, Source, iter_newline_captions,
+                          load_ground_truth, load_predictions)
+from benchmark.matching import (HOTA_ALPHAS, SequenceCounts, SequenceInput, match_sequence,
+                                pair_similarity_boxes, pair_similarity_masks)
+from benchmark.structures.masks import mask_to_box, to_rle
+
+PROTOCOLS: dict[str, str] = {
+    "reference": "as the published scorer: CIDEr document frequencies from each video's "
+                 "matched pairs (one CIDEr call per video and alpha)",
+    "dataset-cider": "corrected: CIDEr document frequencies from all matched pairs of the "
+                     "dataset at each alpha (not comparable with published CapA-cider)",
+}
+
+# Below this many same-frame pairs, starting worker processes costs more than it saves.
+_PARALLEL_MIN_DETECTIONS = 50_000
+
+
+def resolve_alphas(alphas: str | float | Sequence[float]) -> np.ndarray:
+    """``"hota"`` -> TrackEval's 19 alphas; a number or a sequence -> that array.
+
+    Example:
+        >>> resolve_alphas("hota")[:3].round(2).tolist(), resolve_alphas(0.5).tolist()
+        ([0.05, 0.1, 0.15], [0.5])
+    """
+    if isinstance(alphas, str):
+        if alphas.lower() != "hota":
+            raise InputError(f"alphas must be 'hota', a number or a list of numbers, got {alphas!r}")
+        return HOTA_ALPHAS.copy()
+    values = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    if values.ndim != 1 or len(values) == 0 or not np.all((values > 0) & (values <= 1)):
+        raise InputError(f"alphas must be numbers in (0, 1], got {alphas!r}")
+    return values
+
+
+# --------------------------------------------------------------------------- result
+
+@dataclass
+class ChotaResult:
+    """Scores of one evaluation.
+
+    Attributes:
+        alphas: the IoU thresholds used.
+        per_alpha: each field's value at each alpha (arrays aligned with ``alphas``).
+        per_video: one row per ground-truth video (fields averaged over alphas).
+        caption_metrics: the caption metrics used, in order.
+        official: True when CapA/CHOTA use exactly the official CIDEr + METEOR + SPICE.
+        protocol, iou, score_threshold: the settings that produced these numbers.
+        warnings: what was noticed about the input (e.g. captions with line breaks).
+    """
+
+    alphas: np.ndarray
+    per_alpha: dict[str, np.ndarray]
+    per_video: pd.DataFrame
+    caption_metrics: tuple[str, ...]
+    official: bool
+    protocol: str
+    iou: str
+    score_threshold: float
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, float]:
+        """Flat dict of every field, averaged over the alphas (the reference's keys)."""
+        return {f.name: float(np.mean(self.per_alpha[f.name])) for f in self.fields}
+
+    @property
+    def fields(self):
+        return result_fields(self.caption_metrics)
+
+    def __getitem__(self, name: str) -> float:
+        return self.to_dict()[name]
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict (stored next to the scores)."""
+        return {"iou": self.iou, "alphas": [float(a) for a in self.alphas],
+                "caption_metrics": list(self.caption_metrics), "official_capa": self.official,
+                "protocol": self.protocol, "score_threshold": self.score_threshold}
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{k}={v:.4f}" for k, v in list(self.to_dict().items())[:6])
+        return f"ChotaResult({values}, ...)"
+
+
+def _final_fields(tp, fn, fp, loc_weighted, ass_weighted, tp_caps, cap_sums,
+                  metrics: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Every field from sufficient statistics summed over a set of videos (arrays over alphas).
+
+    ``loc_weighted`` and ``ass_weighted`` are sums of the per-video ratios times the video's
+    TP (the reference's TP-weighted averaging), ``cap_sums[m]`` the sum of metric ``m`` over
+    all captioned true-positive pairs (a micro-average), so one video or many go through the
+    same formula.
+    """
+    out = {"HOTA_TP": tp, "HOTA_FN": fn, "HOTA_FP": fp, "TP_with_caps": tp_caps}
+    for name in ("AssA", "AssRe", "AssPr"):
+        out[name] = ass_weighted[name] / np.maximum(1.0, tp)
+    out["LocA"] = np.maximum(1e-10, loc_weighted) / np.maximum(1e-10, tp)
+    out["DetRe"] = tp / np.maximum(1.0, tp + fn)
+    out["DetPr"] = tp / np.maximum(1.0, tp + fp)
+    out["DetA"] = tp / np.maximum(1.0, tp + fn + fp)
+    out["HOTA"] = np.sqrt(out["DetA"] * out["AssA"])
+    out["OWTA"] = np.sqrt(out["DetRe"] * out["AssA"])
+    if metrics:
+        # No captioned TP anywhere gives 1e-10 / 1e-10 = 1, the reference's convention.
+        for m in metrics:
+            out[f"CapA-{m}"] = np.maximum(1e-10, cap_sums[m]) / np.maximum(1e-10, tp_caps)
+        out["CapA"] = np.mean([out[f"CapA-{m}"] for m in metrics], axis=0)
+        out["CHOTA"] = np.cbrt(out["DetA"] * out["AssA"] * out["CapA"])
+    return out
+
+
+# --------------------------------------------------------------------------- matching workers
+
+@dataclass
+class _VideoInput:
+    """What a worker needs to match one video (geometry still raw, IoU computed there)."""
+
+    num_frames: int
+    gt_frame: np.ndarray
+    gt_track: np.ndarray
+    gt_caption: np.ndarray
+    gt_geometry: Any
+    pred_frame: np.ndarray
+    pred_track: np.ndarray
+    pred_caption: np.ndarray
+    pred_geometry: Any
+
+
+def _match_video(video: _VideoInput, alphas: np.ndarray, iou: str) -> SequenceCounts:
+    similarity_of = pair_similarity_masks if iou == "mask" else pair_similarity_boxes
+    _, similarity = similarity_of(video.gt_frame, video.pred_frame, video.num_frames,
+                                  video.gt_geometry, video.pred_geometry)
+    return match_sequence(SequenceInput(
+        num_frames=video.num_frames, gt_frame=video.gt_frame, gt_track=video.gt_track,
+        gt_caption=video.gt_caption, pred_frame=video.pred_frame, pred_track=video.pred_track,
+        pred_caption=video.pred_caption, similarity=similarity), alphas)
+
+
+# Set in the parent just before forking, read by the children: inputs are inherited through
+# fork instead of being pickled to each worker.
+_FORK_INPUTS: list[_VideoInput] = []
+
+
+def _match_chunk(args: tuple[list[int], np.ndarray, str]) -> list[SequenceCounts]:
+    indices, alphas, iou = args
+    return [_match_video(_FORK_INPUTS[i], alphas, iou) for i in indices]
+
+
+def _contiguous(ids: np.ndarray) -> np.ndarray:
+    return np.unique(ids, return_inverse=True)[1].reshape(-1) if len(ids) else ids
+
+
+# --------------------------------------------------------------------------- the metric
+
+class Chota:
+    """Stateful CHOTA: give the ground truth once, ``update`` with predictions, ``compute``.
+
+    Videos that never receive predictions count as missed (all their boxes are FN). Each
+    video may be updated once.
+
+    Example:
+        >>> metric = Chota("gt.json", iou="box", caption_metrics=("cider", "meteor"))  # doctest: +SKIP
+        >>> for batch in model_outputs:                                                # doctest: +SKIP
+        ...     metric.update(batch)          # per-frame or per-track records
+        >>> result = metric.compute()                                                  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        gt: Source | GroundTruth,
+        *,
+        iou: str = "box",
+        alphas: str | float | Sequence[float] = (0.5,),
+        caption_metrics: Sequence[str] = OFFICIAL_CAPTION_METRICS,
+        score_threshold: float = 0.5,
+        protocol: str = "reference",
+        num_workers: int | None = None,
+        progress: bool = False,
+        cache: Any = "default",
+        corenlp_dir: str | os.PathLike | None = None,
+        java: str = "java",
+    ) -> None:
+        if iou not in ("box", "mask"):
+            raise InputError(f"iou must be 'box' or 'mask', got {iou!r}")
+        if protocol not in PROTOCOLS:
+            raise InputError(f"protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
+        if isinstance(caption_metrics, str):
+            caption_metrics = (caption_metrics,)
+        self.caption_metrics = tuple(m.lower() for m in caption_metrics)
+        unknown = sorted(set(self.caption_metrics) - set(OFFICIAL_CAPTION_METRICS))
+        if unknown or len(set(self.caption_metrics)) != len(self.caption_metrics):
+            raise InputError(f"caption_metrics must be distinct names among "
+                             f"{list(OFFICIAL_CAPTION_METRICS)}, got {list(caption_metrics)}")
+        self.iou = iou
+        self.alphas = resolve_alphas(alphas)
+        self.score_threshold = float(score_threshold)
+        self.protocol = protocol
+        self.num_workers = num_workers
+        self.progress = progress
+        self.warnings: list[str] = []
+        self.gt = gt if isinstance(gt, GroundTruth) else load_ground_truth(
+            gt, require_captions=bool(self.caption_metrics))
+        self._captions: dict[str, int] = {}
+        self._caption_metrics_engine = None
+        self._engine_options = {"cache": cache, "corenlp_dir": corenlp_dir, "java": java}
+        self._counts: dict[int, SequenceCounts] = {}
+        gt_det = self.gt.detections
+        self._gt_caption_ids = self._caption_ids(gt_det.captions, empty_is_none=True)
+        self._gt_geometry = self._geometry(gt_det, self.gt)
+        self._gt_bounds = gt_det.video_slices(self.gt.num_videos)
+        self._warn_line_breaks(gt_det, "ground truth")
+
+    # ---- inputs
+
+    def _caption_ids(self, captions: np.ndarray, *, empty_is_none: bool) -> np.ndarray:
+        table = self._captions
+        ids = np.fromiter((table.setdefault(c, len(table)) for c in captions.tolist()),
+                          dtype=np.int64, count=len(captions))
+        if empty_is_none and len(ids):
+            # An empty ground-truth caption keeps its box in DetA/AssA but out of CapA.
+            ids[captions == ""] = -1
+        return ids
+
+    def _geometry(self, det: Detections, gt: GroundTruth) -> Any:
+        """Boxes (float32) for box IoU, compressed RLEs for mask IoU, with clear errors."""
+        if self.iou == "box":
+            boxes = det.boxes.copy()
+            missing = np.flatnonzero(np.isnan(boxes).any(axis=1))
+            for k in missing.tolist():  # only a segmentation given: its tight box
+                boxes[k] = mask_to_box(self._rle(det, k, gt))
+            return boxes
+        if det.segmentations is None:
+            if len(det) == 0:
+                return []
+            raise InputError("mask IoU needs a 'segmentation' for every detection; this file "
+                             "has none (use iou='box')", source=det.source)
+        return [self._rle(det, k, gt) for k in range(len(det))]
+
+    def _rle(self, det: Detections, k: int, gt: GroundTruth) -> dict:
+        segmentation = det.segmentations[k] if det.segmentations is not None else None
+        if segmentation is None:
+            raise InputError("mask IoU needs a segmentation here", source=det.source,
+                             record=det.describe(k), field="segmentation")
+        v = int(det.video[k])
+        height, width = int(gt.heights[v]) or None, int(gt.widths[v]) or None
+        try:
+            rle = to_rle(segmentation, height, width)
+        except ValueError as exc:
+            raise InputError(str(exc), source=det.source, record=det.describe(k),
+                             field="segmentation") from exc
+        if height and width and list(rle["size"]) != [height, width]:
+            raise InputError(f"mask size {list(rle['size'])} differs from the video's "
+                             f"[{height}, {width}]", source=det.source, record=det.describe(k),
+                             field="segmentation")
+        return rle
+
+    def _warn_line_breaks(self, det: Detections, what: str) -> None:
+        found = list(iter_newline_captions(det))
+        if found:
+            message = (f"{det.source}: {len(found)} {what} caption(s) contain a line break, "
+                       f"first at {found[0][0]}, field 'caption'; METEOR and SPICE score them "
+                       f"with the line break replaced by a space")
+            self.warnings.append(message)
+            warnings.warn(message, stacklevel=3)
+
+    # ---- update / compute
+
+    def update(self, predictions: Source | Detections) -> None:
+        """Match the predictions of one or more videos (all of each video's records at once)."""
+        det = predictions if isinstance(predictions, Detections) else load_predictions(
+            predictions, self.gt, require_captions=bool(self.caption_metrics))
+        det = det.take(det.scores > self.score_threshold)  # strictly greater, as the reference
+        self._warn_line_breaks(det, "predicted")
+        pred_caption_ids = self._caption_ids(det.captions, empty_is_none=False)
+        pred_geometry = self._geometry(det, self.gt)
+        bounds = det.video_slices(self.gt.num_videos)
+        videos = np.unique(det.video).tolist()
+        repeated = [self.gt.video_names[v] for v in videos if v in self._counts]
+        if repeated:
+            raise InputError(f"video {repeated[0]} was already updated: give all of a video's "
+                             f"predictions in one update", source=det.source)
+        self._prepare_caption_engine(videos, bounds, pred_caption_ids)
+        inputs = []
+        for v in videos:
+            g0, g1 = self._gt_bounds[v], self._gt_bounds[v + 1]
+            p0, p1 = bounds[v], bounds[v + 1]
+            inputs.append(_VideoInput(
+                num_frames=int(self.gt.num_frames[v]),
+                gt_frame=self.gt.detections.frame[g0:g1],
+                gt_track=_contiguous(self.gt.detections.track[g0:g1]),
+                gt_caption=self._gt_caption_ids[g0:g1], gt_geometry=self._gt_geometry[g0:g1],
+                pred_frame=det.frame[p0:p1], pred_track=_contiguous(det.track[p0:p1]),
+                pred_caption=pred_caption_ids[p0:p1], pred_geometry=pred_geometry[p0:p1]))
+        for v, counts in zip(videos, self._match_all(inputs)):
+            self._counts[v] = counts
+
+    def _match_all(self, inputs: list[_VideoInput]) -> list[SequenceCounts]:
+        workers = self.num_workers if self.num_workers is not None else (os.cpu_count() or 1)
+        total = sum(len(x.gt_frame) + len(x.pred_frame) for x in inputs)
+        progress = _progress(len(inputs), "matching", self.progress)
+        if workers <= 1 or total < _PARALLEL_MIN_DETECTIONS or len(inputs) < 2 \
+                or sys.platform != "linux":
+            out = []
+            for video in inputs:
+                out.append(_match_video(video, self.alphas, self.iou))
+                progress.update(1)
+            progress.close()
+            return out
+        global _FORK_INPUTS
+        _FORK_INPUTS = inputs
+        chunk_size = max(1, len(inputs) // (workers * 8))
+        chunks = [list(range(i, min(i + chunk_size, len(inputs))))
+                  for i in range(0, len(inputs), chunk_size)]
+        out: list[SequenceCounts] = []
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for result in pool.imap(_match_chunk, [(c, self.alphas, self.iou) for c in chunks]):
+                    out.extend(result)
+                    progress.update(len(result))
+        finally:
+            _FORK_INPUTS = []
+            progress.close()
+        return out
+
+    def _prepare_caption_engine(self, videos: list[int], bounds: np.ndarray,
+                                pred_caption_ids: np.ndarray) -> None:
+        """Start the Java scorers now, while matching runs, unless every pair they could be
+        asked about is already cached."""
+        if not self.caption_metrics or set(self.caption_metrics) == {"cider"}:
+            return
+        text = self._caption_text()
+        candidates = set()
+        for v in videos:
+            gt_ids = np.unique(self._gt_caption_ids[self._gt_bounds[v]:self._gt_bounds[v + 1]])
+            pred_ids = np.unique(pred_caption_ids[bounds[v]:bounds[v + 1]])
+            candidates.update((text[g], text[p]) for g in gt_ids.tolist() if g >= 0
+                              for p in pred_ids.tolist())
+        self._engine().prepare(sorted(candidates))
+
+    def _engine(self):
+        if self._caption_metrics_engine is None:
+            from benchmark.captions import CaptionMetrics
+
+            java_metrics = tuple(m for m in self.caption_metrics if m != "cider")
+            self._caption_metrics_engine = CaptionMetrics(java_metrics, **self._engine_options)
+        return self._caption_metrics_engine
+
+    def _caption_text(self) -> list[str]:
+        text = [""] * len(self._captions)
+        for caption, i in self._captions.items():
+            text[i] = caption
+        return text
+
+    def compute(self) -> ChotaResult:
+        """Score the captions of every matched video and combine everything into a result."""
+        try:
+            return self._compute()
+        finally:
+            if self._caption_metrics_engine is not None:
+                self._caption_metrics_engine.close()
+                self._caption_metrics_engine = None
+
+    def _compute(self) -> ChotaResult:
+        n_alpha, n_video = len(self.alphas), self.gt.num_videos
+        counts = [self._counts.get(v) or self._unmatched(v) for v in range(n_video)]
+        stack = {name: np.stack([getattr(c, name) for c in counts]) if counts
+                 else np.zeros((0, n_alpha))
+                 for name in ("tp", "fn", "fp", "loc_a", "ass_a", "ass_re", "ass_pr")}
+        tp_caps = np.stack([c.caption_counts.sum(axis=1) for c in counts]).astype(np.float64) \
+            if counts else np.zeros((0, n_alpha))
+        cap_sums = self._caption_sums(counts)  # metric -> (videos, alphas) summed pair scores
+
+        def fields_for(rows) -> dict[str, np.ndarray]:
+            tp = stack["tp"][rows]
+            return _final_fields(
+                tp.sum(0), stack["fn"][rows].sum(0), stack["fp"][rows].sum(0),
+                (stack["loc_a"][rows] * tp).sum(0),
+                {"AssA": (stack["ass_a"][rows] * tp).sum(0),
+                 "AssRe": (stack["ass_re"][rows] * tp).sum(0),
+                 "AssPr": (stack["ass_pr"][rows] * tp).sum(0)},
+                tp_caps[rows].sum(0),
+                {m: cap_sums[m][rows].sum(0) for m in self.caption_metrics},
+                self.caption_metrics)
+
+        per_alpha = fields_for(slice(None))
+        names = [f.name for f in result_fields(self.caption_metrics)]
+        rows = []
+        for v in range(n_video):
+            values = fields_for(slice(v, v + 1))
+            rows.append({"video_id": int(self.gt.video_ids[v]), "video": self.gt.video_names[v],
+                         **{n: float(np.mean(values[n])) for n in names}})
+        per_video = pd.DataFrame(rows, columns=["video_id", "video", *names])
+        return ChotaResult(
+            alphas=self.alphas, per_alpha=per_alpha, per_video=per_video,
+            caption_metrics=self.caption_metrics,
+            official=self.caption_metrics == OFFICIAL_CAPTION_METRICS,
+            protocol=self.protocol, iou=self.iou, score_threshold=self.score_threshold,
+            warnings=list(self.warnings))
+
+    def _unmatched(self, v: int) -> SequenceCounts:
+        """A video without predictions: every ground-truth box is a miss."""
+        n_alpha = len(self.alphas)
+        n_gt = float(self._gt_bounds[v + 1] - self._gt_bounds[v])
+        zeros = np.zeros(n_alpha)
+        return SequenceCounts(tp=zeros, fn=np.full(n_alpha, n_gt), fp=zeros,
+                              loc_a=np.ones(n_alpha), ass_a=zeros, ass_re=zeros, ass_pr=zeros,
+                              caption_pairs=np.zeros((0, 2), np.int64),
+                              caption_counts=np.zeros((n_alpha, 0), np.int64))
+
+    def _caption_sums(self, counts: list[SequenceCounts]) -> dict[str, np.ndarray]:
+        """Per video and alpha, the sum of each metric's scores over captioned TP pairs."""
+        if not self.caption_metrics:
+            return {}
+        from benchmark.captions import cider_d
+
+        n_alpha = len(self.alphas)
+        text = self._caption_text()
+        all_pairs = np.concatenate([c.caption_pairs for c in counts]) if counts else \
+            np.zeros((0, 2), np.int64)
+        distinct, inverse = np.unique(all_pairs, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        refs = [text[g] for g in distinct[:, 0].tolist()]
+        cands = [text[p] for p in distinct[:, 1].tolist()]
+        offsets = np.cumsum([0] + [len(c.caption_pairs) for c in counts])
+        sums: dict[str, np.ndarray] = {}
+        java_metrics = [m for m in self.caption_metrics if m != "cider"]
+        for m in java_metrics:
+            # Per-pair METEOR/SPICE scores do not depend on the batch: each distinct pair once.
+            scores = self._engine().score(m, refs, cands) if len(distinct) else np.zeros(0)
+            sums[m] = np.stack([c.caption_counts @ scores[inverse[offsets[i]:offsets[i + 1]]]
+                                for i, c in enumerate(counts)]) if counts else np.zeros((0, n_alpha))
+        if "cider" in self.caption_metrics:
+            sums["cider"] = self._cider_sums(counts, distinct, inverse, offsets, refs, cands,
+                                             cider_d)
+        return sums
+
+    def _cider_sums(self, counts, distinct, inverse, offsets, refs, cands, cider_d) -> np.ndarray:
+        n_alpha = len(self.alphas)
+        out = np.zeros((len(counts), n_alpha))
+        if self.protocol == "dataset-cider":
+            # One batch per alpha over the whole dataset.
+            totals = np.zeros((n_alpha, len(distinct)))
+            for i, c in enumerate(counts):
+                np.add.at(totals, (slice(None), inverse[offsets[i]:offsets[i + 1]]),
+                          c.caption_counts)
+            for a in range(n_alpha):
+                used = np.flatnonzero(totals[a])
+                if len(used) == 0:
+                    continue
+                scores = np.zeros(len(distinct))
+                scores[used] = cider_d([refs[k] for k in used], [cands[k] for k in used],
+                                       totals[a, used])
+                for i, c in enumerate(counts):
+                    out[i, a] = c.caption_counts[a] @ scores[inverse[offsets[i]:offsets[i + 1]]]
+            return out
+        # Reference: one batch per video and alpha; identical batches are scored once.
+        for i, c in enumerate(counts):
+            ids = inverse[offsets[i]:offsets[i + 1]]
+            previous = None
+            for a in range(n_alpha):
+                row = c.caption_counts[a]
+                if previous is not None and np.array_equal(row, previous[0]):
+                    out[i, a] = previous[1]
+                    continue
+                used = np.flatnonzero(row)
+                total = 0.0
+                if len(used):
+                    scores = cider_d([refs[k] for k in ids[used]], [cands[k] for k in ids[used]],
+                                     row[used])
+                    total = float(row[used] @ scores)
+                out[i, a] = total
+                previous = (row, total)
+        return out
+
+
+def chota(gt: Source | GroundTruth, pred: Source, **options: Any) -> ChotaResult:
+    """Score predictions against ground truth with CHOTA (see :class:`Chota` for options).
+
+    Options (keyword-only): ``iou`` ("box" | "mask"), ``alphas`` ((0.5,) | "hota" | a
+    sequence), ``caption_metrics`` (default the official ("cider", "meteor", "spice"); ``()``
+    for DetA/AssA/HOTA only), ``score_threshold`` (0.5; kept when score > threshold),
+    ``protocol`` ("reference" | "dataset-cider"), ``num_workers``, ``progress``, ``cache``
+    (a path, ``None`` to disable, default the user cache), ``corenlp_dir``, ``java``.
+
+    Example:
+        >>> result = chota("gt.json", "pred.json", iou="mask", alphas="hota")  # doctest: +SKIP
+        >>> result.to_dict()["HOTA"], result.per_video.head()                  # doctest: +SKIP
+    """
+    metric = Chota(gt, **options)
+    metric.update(pred)
+    return metric.compute()
+
+
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return _NoProgress()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="video", leave=False)
+
+
+def iter_fields() -> Iterable[str]:
+    """Names of every field a result can carry (for documentation and schema checks)."""
+    return (f.name for f in result_fields(OFFICIAL_CAPTION_METRICS))

@@ -1,0 +1,1 @@
+"""Small data-structure helpers: boxes and masks, each with its own tests."""

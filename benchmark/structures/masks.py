@@ -1,0 +1,80 @@
+"""Instance masks: every accepted encoding to compressed RLE, IoU and boxes via pycocotools.
+
+Accepted encodings (COCO / YouTube-VIS): compressed RLE (``counts`` a string or bytes),
+uncompressed RLE (``counts`` a list of run lengths) and polygons (a list of flat
+``[x1, y1, x2, y2, ...]`` lists, which need the image size).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+RLE = dict  # {"size": [h, w], "counts": bytes}
+
+
+def to_rle(segmentation: Any, height: int | None = None, width: int | None = None) -> RLE:
+    """Convert one segmentation to compressed RLE with ``bytes`` counts (pycocotools' form).
+
+    Raises ValueError (with what is wrong) for anything that is not a valid encoding; the
+    loaders wrap it with the file, record and field.
+
+    Example:
+        >>> rle = to_rle([[0, 0, 4, 0, 4, 4, 0, 4]], height=8, width=8)
+        >>> int(mask_utils.area(rle))
+        16
+    """
+    if isinstance(segmentation, dict):
+        if "counts" not in segmentation or "size" not in segmentation:
+            raise ValueError("an RLE needs both 'size' and 'counts'")
+        size = segmentation["size"]
+        if (not isinstance(size, (list, tuple)) or len(size) != 2
+                or not all(isinstance(v, int) and v >= 0 for v in size)):
+            raise ValueError(f"RLE 'size' must be [height, width] integers, got {size!r}")
+        counts = segmentation["counts"]
+        if isinstance(counts, str):
+            return {"size": [size[0], size[1]], "counts": counts.encode("ascii")}
+        if isinstance(counts, bytes):
+            return {"size": [size[0], size[1]], "counts": counts}
+        if isinstance(counts, list):
+            if not all(isinstance(c, int) and c >= 0 for c in counts):
+                raise ValueError("uncompressed RLE 'counts' must be non-negative integers")
+            if sum(counts) != size[0] * size[1]:
+                raise ValueError(f"uncompressed RLE covers {sum(counts)} pixels, "
+                                 f"size {size} has {size[0] * size[1]}")
+            return mask_utils.frPyObjects(segmentation, size[0], size[1])
+        raise ValueError(f"RLE 'counts' must be a string or a list, got {type(counts).__name__}")
+    if isinstance(segmentation, list):
+        if height is None or width is None:
+            raise ValueError("a polygon needs the image height and width")
+        polygons = [p for p in segmentation if isinstance(p, list)]
+        if len(polygons) != len(segmentation) or not polygons:
+            raise ValueError("a polygon segmentation must be a non-empty list of coordinate lists")
+        for poly in polygons:
+            if len(poly) < 6 or len(poly) % 2 or not all(
+                    isinstance(v, (int, float)) and np.isfinite(v) for v in poly):
+                raise ValueError("each polygon needs at least 3 finite (x, y) points")
+        return mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
+    raise ValueError(f"a segmentation must be an RLE dict or a polygon list, "
+                     f"got {type(segmentation).__name__}")
+
+
+def mask_iou(masks1: list[RLE], masks2: list[RLE]) -> np.ndarray:
+    """IoU matrix (float64) between two lists of compressed RLEs of the same image size.
+
+    Example:
+        >>> a = to_rle([[0, 0, 4, 0, 4, 4, 0, 4]], 8, 8); b = to_rle([[0, 0, 4, 0, 4, 2, 0, 2]], 8, 8)
+        >>> mask_iou([a], [b]).tolist()
+        [[0.5]]
+    """
+    if not masks1 or not masks2:
+        return np.zeros((len(masks1), len(masks2)), dtype=np.float64)
+    ious = mask_utils.iou(masks1, masks2, [False] * len(masks2))
+    return np.asarray(ious, dtype=np.float64).reshape(len(masks1), len(masks2))
+
+
+def mask_to_box(rle: RLE) -> np.ndarray:
+    """Tight xywh box (float32) of a compressed RLE; all zeros for an empty mask."""
+    return np.asarray(mask_utils.toBbox(rle), dtype=np.float32)

@@ -375,7 +375,12 @@ class Chota:
             from benchmark.captions import CaptionMetrics
 
             java_metrics = tuple(m for m in self.caption_metrics if m != "cider")
-            self._caption_metrics_engine = CaptionMetrics(java_metrics, **self._engine_options)
+            options = dict(self._engine_options)
+            # Ours: "default" = the user cache, None = no persistence (the engine's spelling
+            # is None and ":memory:").
+            options["cache"] = {"default": None, None: ":memory:"}.get(options["cache"],
+                                                                        options["cache"])
+            self._caption_metrics_engine = CaptionMetrics(java_metrics, **options)
         return self._caption_metrics_engine
 
     def _caption_text(self) -> list[str]:

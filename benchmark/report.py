@@ -1,0 +1,121 @@
+"""Outputs of a result: console table, JSON, per-video CSV and the alpha-curve plot.
+
+Everything is generated from the field declarations in :mod:`benchmark.fields`, so a new
+field appears in every output at once.
+
+Example:
+    >>> from benchmark import chota                                   # doctest: +SKIP
+    >>> result = chota("gt.json", "pred.json", caption_metrics=("cider",))  # doctest: +SKIP
+    >>> print_table(result); write_json(result, "scores.json")        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark import __version__
+from benchmark.scoring import PROTOCOLS, ChotaResult
+
+
+def result_json(result: ChotaResult) -> dict[str, Any]:
+    """The JSON document written by ``--json``: settings, scores, per-alpha arrays, warnings."""
+    return {
+        "package_version": __version__,
+        "settings": result.settings(),
+        "scores": result.to_dict(),
+        "per_alpha": {f.name: [float(v) for v in result.per_alpha[f.name]] for f in result.fields},
+        "warnings": result.warnings,
+    }
+
+
+def _atomic_write(path: str | os.PathLike, write) -> None:
+    """Write through a temporary file in the same folder, then rename: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(result: ChotaResult, path: str | os.PathLike) -> None:
+    """Write :func:`result_json` to ``path`` atomically."""
+    _atomic_write(path, lambda h: json.dump(result_json(result), h, indent=2))
+
+
+def write_csv(result: ChotaResult, path: str | os.PathLike) -> None:
+    """Write the per-video table (one row per video, fields averaged over alphas)."""
+    _atomic_write(path, lambda h: result.per_video.to_csv(h, index=False, float_format="%.6g"))
+
+
+def format_value(kind: str, value: float) -> str:
+    return f"{value:.0f}" if kind == "count" else f"{value:.4f}"
+
+
+def print_table(result: ChotaResult, *, title: str | None = None, console=None) -> None:
+    """Print the scores (and the settings that produced them) as a console table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    alphas = result.alphas
+    alpha_text = "0.5" if len(alphas) == 1 and alphas[0] == 0.5 else (
+        f"{len(alphas)} alphas {alphas[0]:.2f}..{alphas[-1]:.2f}" if len(alphas) > 1
+        else f"{alphas[0]:g}")
+    table = Table(title=title or f"CHOTA ({result.iou} IoU, alpha {alpha_text})")
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    table.add_column("meaning", style="dim")
+    values = result.to_dict()
+    for f in result.fields:
+        table.add_row(f.name, format_value(f.kind, values[f.name]), f.description)
+    console.print(table)
+    notes = [f"protocol: {result.protocol} ({PROTOCOLS[result.protocol]})",
+             f"predictions kept when score > {result.score_threshold:g}"]
+    if result.caption_metrics and not result.official:
+        notes.append(f"CapA/CHOTA from {', '.join(result.caption_metrics)} only: NOT the "
+                     "official CapA (CIDEr + METEOR + SPICE); not comparable with papers")
+    for note in notes + result.warnings:
+        console.print(f"[dim]- {note}[/dim]")
+
+
+def plot_alpha_curves(result: ChotaResult, path: str | os.PathLike) -> None:
+    """TrackEval-style plot of HOTA, DetA, AssA, LocA (and CapA, CHOTA) against alpha."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["HOTA", "DetA", "AssA", "LocA"]
+    if result.caption_metrics:
+        names += ["CHOTA", "CapA"] if result.official else ["CHOTA"]
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    marker = "o" if len(result.alphas) < 4 else None
+    for name in names:
+        values = result.per_alpha[name]
+        ax.plot(result.alphas, values, marker=marker,
+                label=f"{name} ({np.mean(values):.3f})")
+    ax.set_xlabel("alpha (IoU threshold)")
+    ax.set_ylabel("score")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, max(1.0, *(float(np.max(result.per_alpha[n])) for n in names)) * 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title(f"CHOTA fields vs alpha ({result.iou} IoU)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)

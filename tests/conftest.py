@@ -1,15 +1,10 @@
-"""Shared test fixtures and paths."""
+"""Shared test configuration."""
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
-
-DATA = Path(__file__).parent / "data"
-GOLDEN = DATA / "golden"
-GOLDEN_CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
 
 
 def pytest_collection_modifyitems(config, items):

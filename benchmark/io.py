@@ -375,15 +375,14 @@ def _per_frame_detections(records: list, where: _Where, image_table: dict[int, t
                                      [r.get("segmentation") for r in records])
     captions = _caption_column(records, where, required=require_captions)
     score_array = _score_column(records, where) if scores else None
-    if video_ids is not None and records and "video_id" in records[0]:
+    if video_ids is not None:
         # The optional video_id must agree with the image's video.
-        given = _int_column(records, "video_id", where)
-        wrong = given != video_ids[video]
-        if wrong.any():
-            i = int(np.flatnonzero(wrong)[0])
-            where.fail(i, f"video_id {int(given[i])} disagrees with image_id "
-                       f"{int(image_ids[i])}, which belongs to video {int(video_ids[video[i]])}",
-                       "video_id")
+        given = [r.get("video_id") for r in records]
+        for i in np.flatnonzero([g is not None for g in given]).tolist():
+            if not _is_int(given[i]) or given[i] != video_ids[video[i]]:
+                where.fail(i, f"video_id {given[i]!r} disagrees with image_id "
+                           f"{int(image_ids[i])}, which belongs to video "
+                           f"{int(video_ids[video[i]])}", "video_id")
     return _sorted(Detections(
         video=video, frame=frame, track=tracks, boxes=boxes, segmentations=segmentations,
         captions=captions, scores=score_array, record_index=np.arange(len(records)),

@@ -1,0 +1,160 @@
+"""Bad input never crashes with a traceback or scores silently: each error names the file,
+the record and the field."""
+
+import gzip
+import json
+import math
+
+import pytest
+
+from benchmark import chota
+from benchmark.cli import main
+from benchmark.errors import InputError
+
+
+def gt_dict():
+    return {
+        "videos": [{"id": 1, "name": "v1", "height": 20, "width": 20}],
+        "images": [{"id": 10, "video_id": 1, "frame_index": 0},
+                   {"id": 11, "video_id": 1, "frame_index": 1}],
+        "annotations": [
+            {"image_id": 10, "track_id": 1, "bbox": [0, 0, 5, 5], "caption": "a red dog"},
+            {"image_id": 11, "track_id": 1, "bbox": [1, 0, 5, 5], "caption": "a red dog"},
+        ],
+    }
+
+
+def pred(**overrides):
+    record = {"image_id": 10, "track_id": 7, "bbox": [0, 0, 5, 5], "score": 0.9,
+              "caption": "a red dog"}
+    record.update(overrides)
+    return record
+
+
+def error_of(gt, predictions, **options) -> InputError:
+    with pytest.raises(InputError) as info:
+        chota(gt, predictions, caption_metrics=("cider",), **options)
+    return info.value
+
+
+@pytest.mark.parametrize("bad, field, text", [
+    (pred(bbox=[0, math.nan, 5, 5]), "bbox", "NaN"),
+    (pred(bbox=[0, 0, -5, 5]), "bbox", "negative width"),
+    (pred(bbox=[0, 0, 5]), "bbox", "[x, y, w, h]"),
+    (pred(bbox=["0", 0, 5, 5]), "bbox", "[x, y, w, h]"),
+    (pred(score=math.nan), "score", "finite"),
+    (pred(score="high"), "score", "finite"),
+    (pred(image_id=999), "image_id", "not an image of the ground truth"),
+    (pred(image_id="10"), "image_id", "integer"),
+    (pred(track_id=1.5), "track_id", "integer"),
+    (pred(caption=["a", "dog"]), "caption", "string"),
+    (pred(video_id=2), "video_id", "disagrees"),
+    ({"image_id": 10, "track_id": 7, "score": 0.9, "caption": "x"}, "bbox", "'bbox' or a 'segmentation'"),
+])
+def test_bad_prediction_record_is_named(bad, field, text):
+    error = error_of(gt_dict(), [pred(track_id=3), bad])
+    assert error.record == "predictions[1]"
+    assert error.field == field
+    assert text in str(error)
+
+
+def test_missing_fields_are_named():
+    broken = pred()
+    del broken["track_id"]
+    error = error_of(gt_dict(), [pred(), broken])
+    assert (error.record, error.field) == ("predictions[1]", "track_id")
+    assert "missing field" in str(error)
+    gt = gt_dict()
+    del gt["annotations"][1]["caption"]
+    error = error_of(gt, [pred()])
+    assert (error.record, error.field) == ("annotations[1]", "caption")
+
+
+def test_missing_captions_are_fine_without_caption_metrics():
+    gt = gt_dict()
+    for a in gt["annotations"]:
+        del a["caption"]
+    result = chota(gt, [pred(caption=None)], caption_metrics=())
+    assert result["DetA"] == pytest.approx(0.5)
+    assert "CapA" not in result.to_dict()
+
+
+def test_duplicate_detection_names_both_records():
+    error = error_of(gt_dict(), [pred(), pred(track_id=8), pred(bbox=[1, 1, 2, 2])])
+    assert error.record == "predictions[2]" and error.field == "track_id"
+    assert "predictions[0]" in str(error)
+    gt = gt_dict()
+    gt["annotations"].append(dict(gt["annotations"][0]))
+    assert error_of(gt, [pred()]).record == "annotations[2]"
+
+
+def test_swapped_inputs_are_detected():
+    error = error_of([pred()], gt_dict())
+    assert "swapped" in str(error)
+    with pytest.raises(InputError, match="swapped"):
+        chota(gt_dict(), gt_dict(), caption_metrics=())
+
+
+def test_malformed_and_missing_files_name_the_file(tmp_path):
+    bad = tmp_path / "pred.json"
+    bad.write_text('[{"image_id": 10,')
+    error = error_of(gt_dict(), bad)
+    assert error.source == str(bad) and "not valid JSON" in str(error)
+    error = error_of(tmp_path / "nope.json", [])
+    assert "not found" in str(error)
+    packed = tmp_path / "pred.json.gz"
+    packed.write_bytes(gzip.compress(json.dumps([pred()]).encode()))
+    assert chota(gt_dict(), packed, caption_metrics=())["HOTA_TP"] == 1
+
+
+def test_unknown_video_in_per_track_predictions():
+    gt = {"videos": [{"id": 1, "length": 2}],
+          "annotations": [{"id": 1, "video_id": 1, "bboxes": [[0, 0, 4, 4], None],
+                           "caption": "a cat"}]}
+    error = error_of(gt, [{"video_id": 5, "score": 0.9, "bboxes": [[0, 0, 4, 4], None],
+                           "caption": "a cat"}])
+    assert (error.record, error.field) == ("predictions[0]", "video_id")
+    error = error_of(gt, [{"video_id": 1, "score": 0.9, "bboxes": [[0, 0, 4, 4]],
+                           "caption": "a cat"}])
+    assert error.field == "bboxes" and "one entry per frame (2" in str(error)
+    error = error_of(gt, [{"video_id": 1, "score": 0.9, "bboxes": [None, [0, 0, math.inf, 4]],
+                           "caption": "a cat"}])
+    assert error.record == "predictions[0] frame 1" and error.field == "bbox"
+
+
+def test_mask_errors_name_the_record():
+    gt = gt_dict()
+    for a in gt["annotations"]:
+        a["segmentation"] = [[0, 0, 5, 0, 5, 5, 0, 5]]
+    with pytest.raises(InputError) as info:
+        chota(gt, [pred(segmentation={"size": [10, 10], "counts": "PPYo0"})], iou="mask",
+              caption_metrics=())
+    assert info.value.field == "segmentation" and "differs from the video's" in str(info.value)
+    with pytest.raises(InputError, match="needs a segmentation"):
+        chota(gt, [pred(), pred(track_id=9, image_id=11, segmentation=[[0, 0, 5, 0, 5, 5]])],
+              iou="mask", caption_metrics=())
+
+
+def test_bad_options_are_explained():
+    for options, text in [({"iou": "poly"}, "iou"), ({"alphas": [0.5, 2]}, "alphas"),
+                          ({"caption_metrics": ("bleu",)}, "caption_metrics"),
+                          ({"protocol": "mine"}, "protocol")]:
+        with pytest.raises(InputError, match=text):
+            chota(gt_dict(), [pred()], **options)
+
+
+def test_line_breaks_in_captions_warn_and_still_score():
+    with pytest.warns(UserWarning, match=r"predictions\[0\], field 'caption'"):
+        result = chota(gt_dict(), [pred(caption="a red\ndog")], caption_metrics=("cider",))
+    assert result.warnings and "line break" in result.warnings[0]
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(gt_dict()))
+    bad = tmp_path / "pred.json"
+    bad.write_text(json.dumps([pred(bbox=[0, 0, 5, math.nan])]).replace("NaN", "NaN"))
+    assert main(["score", "--gt", str(gt), "--pred", str(bad), "--caption-metrics",
+                 "cider", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "predictions[0]" in err[0] and "'bbox'" in err[0]

@@ -30,6 +30,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -160,6 +161,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+def _types(values: Iterable) -> set[type]:
+    """The set of Python types among ``values`` (a C-speed scan, for the bulk checks)."""
+    return set(map(type, values))
+
+
 def _int_column(records: Sequence[dict], key: str, where: "_Where") -> np.ndarray:
     try:
         values = [r[key] for r in records]
@@ -167,7 +173,7 @@ def _int_column(records: Sequence[dict], key: str, where: "_Where") -> np.ndarra
         where.fail_first(records, lambda r: isinstance(r, dict) and key in r,
                          "missing field" if all(isinstance(r, dict) for r in records)
                          else "a record must be a JSON object", key)
-    if not all(type(v) is int for v in values):  # fast path for the usual plain ints
+    if not _types(values) <= {int}:  # fast path for the usual plain ints
         where.fail_first(values, _is_int, "must be an integer", key, by_value=True)
     return np.asarray(values, dtype=np.int64)
 
@@ -181,7 +187,7 @@ def _box_array(boxes: list, where: "_Where", key: str, positions: Sequence[int])
         ok = False
     if ok:
         # numpy silently parses strings and bools as numbers: check the element types too.
-        ok = all(_is_number(v) for box in boxes for v in box)
+        ok = _types(chain.from_iterable(boxes)) <= {int, float}
     if not ok:
         for i, box in zip(positions, boxes):
             if not (isinstance(box, (list, tuple)) and len(box) == 4
@@ -200,7 +206,7 @@ def _box_array(boxes: list, where: "_Where", key: str, positions: Sequence[int])
 
 def _caption_column(records: Sequence[dict], where: "_Where", *, required: bool) -> np.ndarray:
     captions = [r.get("caption") for r in records]
-    if not all(type(c) is str for c in captions):
+    if not _types(captions) <= {str}:
         for i, caption in enumerate(captions):
             if caption is None and not required:
                 captions[i] = ""
@@ -408,12 +414,16 @@ def _geometry(where: _Where, bboxes: list,
 
 def _score_column(records: list, where: _Where) -> np.ndarray:
     values = [r.get("score") if isinstance(r, dict) else None for r in records]
+    if _types(values) <= {int, float}:
+        scores = np.asarray(values, dtype=np.float64)
+        if np.isfinite(scores).all():
+            return scores
     for i, value in enumerate(values):
         if value is None:
             where.fail(i, "missing field", "score")
         if not _is_number(value) or not math.isfinite(value):
             where.fail(i, f"must be a finite number, got {value!r}", "score")
-    return np.asarray(values, dtype=np.float64)
+    raise AssertionError("unreachable: a bad score was not reported")  # pragma: no cover
 
 
 def _sorted(detections: Detections) -> Detections:

@@ -1,0 +1,209 @@
+"""Speed of ``benchmark.chota`` against its peers, measured in one run on the same data.
+
+    python benchmarks/speed.py [--out benchmarks/results] [--reference-videos 60]
+
+Sets (see datasets.py): a VidSTG-val-scale box set (602 videos x 200 frames) and an
+LV-VIS-val-scale mask set (837 videos, 720x1280 RLE). Rows:
+
+* ours, CIDEr + METEOR, from the JSON files, with an empty caption cache (the JVM starts while
+  loading and matching run) and again with the cache filled (re-scoring: no JVM);
+* (b) the reference's cost profile (reference_profile.py: per-frame Python loops, one
+  pycocoevalcap CIDEr and METEOR call per video and alpha, one METEOR JVM) on the same data;
+  with 19 alphas it is timed on the first ``--reference-videos`` videos and scaled to all
+  (its cost is linear in videos; the JVM start is counted once);
+* (a) trackeval's HOTA (19 alphas, it has no other setting) against ours with
+  ``caption_metrics=()``, both from in-memory data, IoU included;
+* pycocotools' mask IoUs alone against ours on the mask set (``caption_metrics=()``).
+
+Every pair of rows is checked to give the same numbers. Writes a Markdown table and a JSON.
+Takes about 10 minutes on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from datasets import lvvis_scale, vidstg_scale  # noqa: E402
+import reference_profile  # noqa: E402
+
+from benchmark import chota  # noqa: E402
+from benchmark.matching import HOTA_ALPHAS  # noqa: E402
+from benchmark.structures.boxes import box_iou  # noqa: E402
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return time.perf_counter() - start, value
+
+
+def check_same(name: str, ours: dict, theirs: dict, rel: float = 1e-6) -> None:
+    for key, value in theirs.items():
+        if not np.isclose(ours[key], value, rtol=rel, atol=1e-12):
+            raise SystemExit(f"{name}: {key} differs: ours {ours[key]} vs {value}")
+
+
+def trackeval_hota(gt: dict, predictions: list) -> tuple[float, dict]:
+    """trackeval's HOTA on per-frame arrays; the time counts its IoU and metric, not the
+    grouping of our dicts into its per-frame layout."""
+    import trackeval
+
+    by_image_gt, by_image_pr = {}, {}
+    for a in gt["annotations"]:
+        by_image_gt.setdefault(a["image_id"], []).append(a)
+    for p in predictions:
+        if p["score"] > 0.5:
+            by_image_pr.setdefault(p["image_id"], []).append(p)
+    frames = {}
+    for image in gt["images"]:
+        frames.setdefault(image["video_id"], []).append(image["id"])
+    prepared = []
+    for video, ids in frames.items():
+        ids.sort()
+        g = [by_image_gt.get(i, []) for i in ids]
+        p = [by_image_pr.get(i, []) for i in ids]
+        gmap = {t: k for k, t in enumerate(sorted({a["track_id"] for f in g for a in f}))}
+        pmap = {t: k for k, t in enumerate(sorted({a["track_id"] for f in p for a in f}))}
+        prepared.append((
+            [np.array([gmap[a["track_id"]] for a in f], int) for f in g],
+            [np.array([pmap[a["track_id"]] for a in f], int) for f in p],
+            [np.array([a["bbox"] for a in f], np.float32).reshape(-1, 4) for f in g],
+            [np.array([a["bbox"] for a in f], np.float32).reshape(-1, 4) for f in p],
+            len(gmap), len(pmap)))
+    metric = trackeval.metrics.HOTA()
+    start = time.perf_counter()
+    results = {}
+    for k, (gids, pids, gboxes, pboxes, ngi, npi) in enumerate(prepared):
+        data = {"gt_ids": gids, "tracker_ids": pids, "num_gt_ids": ngi, "num_tracker_ids": npi,
+                "num_gt_dets": sum(map(len, gids)), "num_tracker_dets": sum(map(len, pids)),
+                "similarity_scores": [box_iou(a, b) for a, b in zip(gboxes, pboxes)]}
+        results[k] = metric.eval_sequence(data)
+    combined = metric.combine_sequences(results)
+    return time.perf_counter() - start, {k: float(np.mean(combined[k])) for k in
+                                         ("HOTA", "DetA", "AssA", "LocA")}
+
+
+def pycocotools_ious(gt: dict, predictions: list) -> float:
+    """Time of the mask IoUs alone: one pycocotools call per frame on the same RLEs."""
+    from pycocotools import mask as mask_utils
+
+    by_image_gt, by_image_pr = {}, {}
+    for a in gt["annotations"]:
+        by_image_gt.setdefault(a["image_id"], []).append(a["segmentation"])
+    for p in predictions:
+        by_image_pr.setdefault(p["image_id"], []).append(p["segmentation"])
+    start = time.perf_counter()
+    for image_id, g in by_image_gt.items():
+        p = by_image_pr.get(image_id)
+        if p:
+            mask_utils.iou(g, p, [0] * len(p))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="benchmarks/results", help="folder for table + JSON")
+    parser.add_argument("--reference-videos", type=int, default=60,
+                        help="videos on which the 19-alpha reference profile is timed")
+    parser.add_argument("--skip-masks", action="store_true")
+    args = parser.parse_args()
+    rows: list[tuple[str, float, str]] = []
+    work = Path(tempfile.mkdtemp(prefix="dvoc-speed-"))
+    os.environ["BENCHMARK_CACHE_DIR"] = str(work / "user-cache")
+
+    print("generating the VidSTG-scale set ...", flush=True)
+    gt, predictions = vidstg_scale()
+    gt_path, pred_path = work / "gt.json", work / "pred.json"
+    gt_path.write_text(json.dumps(gt))
+    pred_path.write_text(json.dumps(predictions))
+    caps = ("cider", "meteor")
+    cache = work / "scores.sqlite"
+
+    t_cold, ours05 = timed(chota, gt_path, pred_path, caption_metrics=caps, cache=cache)
+    t_warm, _ = timed(chota, gt_path, pred_path, caption_metrics=caps, cache=cache)
+    t_cold19, ours19 = timed(chota, gt_path, pred_path, caption_metrics=caps, alphas="hota",
+                             cache=work / "scores19.sqlite")
+    t_warm19, _ = timed(chota, gt_path, pred_path, caption_metrics=caps, alphas="hota",
+                        cache=work / "scores19.sqlite")
+    print(f"ours: {t_cold:.1f}s cold, {t_warm:.1f}s warm (alpha 0.5); "
+          f"{t_cold19:.1f}s / {t_warm19:.1f}s (19 alphas)", flush=True)
+
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    def reference(alphas, videos=None):
+        sub_gt, sub_pred = gt, predictions
+        if videos is not None:
+            keep = {v["id"] for v in gt["videos"][:videos]}
+            sub_gt = {**gt, "images": [i for i in gt["images"] if i["video_id"] in keep],
+                      "annotations": [a for a in gt["annotations"] if a["video_id"] in keep]}
+            sub_pred = [p for p in predictions if p["video_id"] in keep]
+        start = time.perf_counter()
+        meteor = Meteor()  # one JVM for the run, as measured for the reference
+        loaded = (json.loads(gt_path.read_text()) if videos is None else sub_gt,
+                  json.loads(pred_path.read_text()) if videos is None else sub_pred)
+        values = reference_profile.evaluate(*loaded, alphas, meteor=meteor)
+        meteor.close()
+        return time.perf_counter() - start, values
+
+    t_ref05, ref05 = reference([0.5])
+    check_same("reference profile, alpha 0.5", ours05.to_dict(), ref05)
+    n_sub = args.reference_videos
+    t_ref19_sub, ref19_sub = reference(HOTA_ALPHAS, videos=n_sub)
+    jvm_start, _ = timed(lambda: Meteor().close())
+    t_ref19 = jvm_start + (t_ref19_sub - jvm_start) * len(gt["videos"]) / n_sub
+    print(f"reference profile: {t_ref05:.1f}s (alpha 0.5), ~{t_ref19:.0f}s (19 alphas, "
+          f"scaled from {n_sub} videos: {t_ref19_sub:.1f}s)", flush=True)
+
+    rows += [
+        ("box CHOTA (CIDEr+METEOR), alpha 0.5, empty cache", t_cold, f"{t_ref05 / t_cold:.1f}x"),
+        ("box CHOTA (CIDEr+METEOR), alpha 0.5, cached pairs", t_warm, f"{t_ref05 / t_warm:.1f}x"),
+        ("reference cost profile, alpha 0.5", t_ref05, "1x"),
+        ("box CHOTA (CIDEr+METEOR), 19 alphas, empty cache", t_cold19, f"{t_ref19 / t_cold19:.0f}x"),
+        ("box CHOTA (CIDEr+METEOR), 19 alphas, cached pairs", t_warm19, f"{t_ref19 / t_warm19:.0f}x"),
+        (f"reference cost profile, 19 alphas (scaled from {n_sub} videos)", t_ref19, "1x"),
+    ]
+
+    t_te, te = trackeval_hota(gt, predictions)
+    t_det, det = timed(chota, gt, predictions, caption_metrics=(), alphas="hota")
+    check_same("trackeval HOTA", det.to_dict(), te)
+    rows += [("DetA/AssA/HOTA, 19 alphas, in memory (ours)", t_det, f"{t_te / t_det:.1f}x"),
+             ("trackeval HOTA, 19 alphas (IoU + metric only)", t_te, "1x")]
+    print(f"DetA/AssA: ours {t_det:.1f}s, trackeval {t_te:.1f}s", flush=True)
+
+    if not args.skip_masks:
+        print("generating the LV-VIS-scale mask set ...", flush=True)
+        mgt, mpred = lvvis_scale()
+        t_coco = pycocotools_ious(mgt, mpred)
+        t_mask, _ = timed(chota, mgt, mpred, iou="mask", caption_metrics=())
+        rows += [("mask DetA/AssA/HOTA, LV-VIS scale, in memory (ours)", t_mask,
+                  f"{t_mask / t_coco:.2f}x the IoUs alone"),
+                 ("pycocotools mask IoUs alone (one call per frame)", t_coco, "")]
+        print(f"masks: ours {t_mask:.1f}s, pycocotools IoUs {t_coco:.1f}s", flush=True)
+
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    lines = [f"Measured {time.strftime('%Y-%m-%d')} on {machine} (python benchmarks/speed.py):",
+             "", "| run | seconds | vs peer |", "|---|---:|---:|"]
+    lines += [f"| {name} | {seconds:.1f} | {ratio} |" for name, seconds, ratio in rows]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speed.md").write_text("\n".join(lines) + "\n")
+    (out / "speed.json").write_text(json.dumps(
+        {"machine": machine, "rows": [{"run": n, "seconds": s, "vs_peer": r} for n, s, r in rows],
+         "scores_alpha0.5": ours05.to_dict(), "scores_19": ours19.to_dict()}, indent=2))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

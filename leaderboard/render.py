@@ -1,0 +1,265 @@
+"""The static leaderboard site: one sortable page per track, CSV downloads and plots.
+
+Layout of ``out``: ``index.html``; per track ``<track>.html`` and a folder ``<track>/`` with
+``leaderboard.csv``, ``entry-<id>-videos.csv`` (per-video results of each scored entry) and
+the plots ``scatter.png`` (DetA vs AssA with CHOTA contours), ``bars.png`` (per-metric bars)
+and ``alpha.png`` (HOTA / DetA / AssA against alpha). Every file is written atomically
+(temporary file + rename), so a reader never sees a half-written page.
+
+Example:
+    >>> render_site(Store("sqlite:///lb.db"), "site", tracks=load_tracks())   # doctest: +SKIP
+    [PosixPath('site/index.html'), ...]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+import benchmark
+from leaderboard.store import Entry, Store
+from leaderboard.tracks import Track
+
+#: Columns of the table and the CSV, in order.
+TABLE_METRICS: tuple[str, ...] = ("CHOTA", "CapA", "DetA", "AssA", "HOTA", "LocA",
+                                  "CapA-cider", "CapA-meteor", "CapA-spice", "CIDEr")
+BAR_METRICS: tuple[str, ...] = ("CHOTA", "CapA", "DetA", "AssA", "HOTA")
+MAX_PLOTTED = 8
+
+TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("leaderboard", "templates"),
+                          autoescape=jinja2.select_autoescape(["html"]))
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    Example:
+        >>> atomic_write(Path("out.txt"), b"hello")                # doctest: +SKIP
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _percent(value: float | None, reported: bool) -> str:
+    if value is None:
+        return ""
+    # Reported numbers are shown as printed (one decimal); ours with two.
+    return f"{100 * value:.1f}" if reported else f"{100 * value:.2f}"
+
+
+def _setting(entry: Entry) -> str:
+    return entry.description if entry.is_reported else ""
+
+
+def _date(entry: Entry) -> str:
+    return "" if entry.is_reported else entry.created_at.strftime("%Y-%m-%d %H:%M")
+
+
+def leaderboard_frame(ranking: Iterable[tuple[int | None, Entry]]) -> pd.DataFrame:
+    """The ranking as a table (fractions, not percent), as written to ``leaderboard.csv``.
+
+    Example:
+        >>> leaderboard_frame(store.ranking("sample-box")).columns[:4].tolist()  # doctest: +SKIP
+        ['rank', 'kind', 'team', 'method']
+    """
+    # Columns that no entry of this track has (e.g. SPICE off, or BenSMOT's CIDEr) are left out.
+    metrics = [m for m in TABLE_METRICS if any(e.metric(m) is not None for _, e in ranking)]
+    rows = []
+    for rank, entry in ranking:
+        rows.append({"rank": rank, "kind": entry.kind, "team": entry.team, "method": entry.method,
+                     "setting": _setting(entry),
+                     **{m: entry.metric(m) for m in TABLE_METRICS},
+                     "submitted": _date(entry), "checksum": entry.checksum or "",
+                     "package_version": entry.package_version or "", "source": entry.source or ""})
+    return pd.DataFrame(rows, columns=["rank", "kind", "team", "method", "setting",
+                                       *TABLE_METRICS, "submitted", "checksum",
+                                       "package_version", "source"])
+
+
+def _pyplot() -> Any:
+    # Imported on first plot: matplotlib is slow to import and the CLI often needs no plot.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _figure_png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def _label(entry: Entry) -> str:
+    text = f"{entry.method} ({entry.team})"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def plot_scatter(entries: list[Entry]) -> bytes | None:
+    """DetA vs AssA of every entry with both, over contours of CHOTA.
+
+    CHOTA needs CapA too, so the contours are drawn at the median CapA of the plotted entries
+    (said in the title); without any CapA they are HOTA contours.
+    """
+    points = [e for e in entries if e.metric("DetA") is not None and e.metric("AssA") is not None]
+    if not points:
+        return None
+    plt = _pyplot()
+    caps = [e.metric("CapA") for e in points if e.metric("CapA") is not None]
+    grid = np.linspace(0.001, 1, 200)
+    det, ass = np.meshgrid(grid, grid)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    if caps:
+        cap = float(np.median(caps))
+        surface, title = np.cbrt(det * ass * cap), f"CHOTA contours at CapA = {100 * cap:.1f}"
+    else:
+        surface, title = np.sqrt(det * ass), "HOTA contours (no CapA)"
+    # CapA holds CIDEr on its x10 scale (reference protocol), so CHOTA may pass 100.
+    contours = ax.contour(100 * det, 100 * ass, 100 * surface,
+                          levels=np.arange(10, 100 * surface.max(), 10),
+                          colors="#bbbbbb", linewidths=0.8)
+    ax.clabel(contours, fmt="%d", fontsize=8)
+    for entry in points:
+        marker, color = ("^", "#b45309") if entry.is_reported else ("o", "#1d4ed8")
+        x, y = 100 * entry.metrics["DetA"], 100 * entry.metrics["AssA"]
+        ax.scatter([x], [y], marker=marker, color=color, zorder=3)
+        ax.annotate(_label(entry), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if any(not e.is_reported for e in points):
+        ax.scatter([], [], marker="o", color="#1d4ed8", label="scored")
+    if any(e.is_reported for e in points):
+        ax.scatter([], [], marker="^", color="#b45309", label="reported (paper)")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set(xlabel="DetA (%)", ylabel="AssA (%)", xlim=(0, 100), ylim=(0, 100), title=title)
+    return _figure_png(fig)
+
+
+def plot_bars(ranking: list[tuple[int | None, Entry]]) -> bytes | None:
+    """Grouped bars of the main metrics for the best entries (reported ones hatched)."""
+    usable = [e for _, e in ranking if any(e.metric(m) is not None for m in BAR_METRICS)]
+    # The best scored entries first, then a few published ones for reference.
+    reported = [e for e in usable if e.is_reported][:3]
+    shown = [e for e in usable if not e.is_reported][:MAX_PLOTTED - len(reported)] + reported
+    if not shown:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(shown)
+    x = np.arange(len(BAR_METRICS))
+    top = 100.0
+    for k, entry in enumerate(shown):
+        values = [100 * (entry.metric(m) or 0.0) for m in BAR_METRICS]
+        top = max(top, *values)
+        ax.bar(x + k * width, values, width, label=_label(entry),
+               hatch="//" if entry.is_reported else None)
+    ax.set_xticks(x + 0.4 - width / 2, BAR_METRICS)
+    ax.set(ylabel="%", ylim=(0, 1.05 * top),
+           title="Metrics of the best entries (hatched: reported)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    return _figure_png(fig)
+
+
+def plot_alpha(entries: list[Entry]) -> bytes | None:
+    """HOTA, DetA and AssA against the IoU threshold alpha for scored entries."""
+    curves = [e for e in entries if e.alpha_curve][:MAX_PLOTTED]
+    if not curves:
+        return None
+    plt = _pyplot()
+    fields = ("HOTA", "DetA", "AssA")
+    fig, axes = plt.subplots(1, len(fields), figsize=(11, 3.5), sharey=True)
+    for ax, field in zip(axes, fields):
+        for entry in curves:
+            curve = entry.alpha_curve or {}
+            ax.plot(curve["alphas"], [100 * v for v in curve[field]], marker=".",
+                    label=_label(entry))
+        ax.set(title=field, xlabel="alpha (IoU threshold)", ylim=(0, 100))
+    axes[0].set_ylabel("%")
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    return _figure_png(fig)
+
+
+def render_track(store: Store, track: Track, out: Path, *, plots: bool = True) -> list[Path]:
+    """Write one track's page, CSVs and plots under ``out``; returns the files written."""
+    ranking = store.ranking(track.name, metric=track.rank_by)
+    folder = out / track.name
+    written: list[Path] = []
+
+    def write(path: Path, data: bytes) -> None:
+        atomic_write(path, data)
+        written.append(path)
+
+    # Columns that no entry of this track has (e.g. SPICE off, or BenSMOT's CIDEr) are left out.
+    metrics = [m for m in TABLE_METRICS if any(e.metric(m) is not None for _, e in ranking)]
+    rows = []
+    for rank, entry in ranking:
+        csv_link = None
+        if not entry.is_reported:
+            videos = store.video_results(entry.id)
+            name = f"entry-{entry.id}-videos.csv"
+            write(folder / name, videos.to_csv(index=False).encode())
+            csv_link = f"{track.name}/{name}"
+        rows.append({
+            "id": entry.id, "rank": rank, "kind": entry.kind, "team": entry.team,
+            "method": entry.method, "setting": _setting(entry), "source": entry.source,
+            "note": entry.note, "date": _date(entry), "csv": csv_link,
+            "cells": [{"raw": "" if entry.metric(m) is None else repr(entry.metric(m)),
+                       "text": _percent(entry.metric(m), entry.is_reported)}
+                      for m in metrics],
+        })
+    write(folder / "leaderboard.csv", leaderboard_frame(ranking).to_csv(index=False).encode())
+    images = []
+    if plots:
+        entries = [e for _, e in ranking]
+        for name, alt, png in (
+                ("scatter.png", "DetA vs AssA with CHOTA contours", plot_scatter(entries)),
+                ("bars.png", "per-metric bars", plot_bars(ranking)),
+                ("alpha.png", "HOTA, DetA and AssA against alpha", plot_alpha(entries))):
+            if png is not None:
+                write(folder / name, png)
+                images.append({"src": f"{track.name}/{name}", "alt": alt,
+                               "wide": name == "alpha.png"})
+    html = TEMPLATES.get_template("track.html").render(track=track, rows=rows, metrics=metrics,
+                                                       plots=images)
+    write(out / f"{track.name}.html", html.encode())
+    return written
+
+
+def render_site(store: Store, out: str | os.PathLike[str], *, tracks: dict[str, Track],
+                plots: bool = True) -> list[Path]:
+    """Write the whole site (index and every track of the registry); returns the files."""
+    out = Path(out)
+    written: list[Path] = []
+    summary = []
+    for track in tracks.values():
+        written += render_track(store, track, out, plots=plots)
+        ranking = store.ranking(track.name, metric=track.rank_by)
+        best = next((e.metric(track.rank_by) for r, e in ranking if r == 1), None)
+        summary.append({"name": track.name, "title": track.title, "iou": track.iou,
+                        "n_scored": sum(r is not None for r, _ in ranking),
+                        "n_reported": sum(r is None for r, _ in ranking),
+                        "best": _percent(best, False)})
+    html = TEMPLATES.get_template("index.html").render(
+        tracks=summary, version=benchmark.__version__,
+        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    atomic_write(out / "index.html", html.encode())
+    return [out / "index.html", *written]

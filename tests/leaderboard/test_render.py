@@ -1,0 +1,144 @@
+"""The static site: expected rows, reported rows marked, CSVs, plots, atomic writes, and a real
+headless browser that loads the page, sorts the table and takes a screenshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html.parser
+import os
+import shutil
+
+import pandas as pd
+import pytest
+
+from leaderboard import render as render_module
+from leaderboard.render import atomic_write, render_site
+
+
+class _Rows(html.parser.HTMLParser):
+    """Collects the table body rows: (class, [cell data-value...])."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.headers, self._in_head = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "thead":
+            self._in_head = True
+        elif tag == "tr" and not self._in_head and "data-entry" in attrs:
+            self.rows.append((attrs.get("class"), []))
+        elif tag == "td" and self.rows and "data-value" in attrs:
+            self.rows[-1][1].append(attrs["data-value"])
+
+    def handle_endtag(self, tag):
+        if tag == "thead":
+            self._in_head = False
+
+    def handle_data(self, data):
+        if self._in_head and data.strip():
+            self.headers.append(data.strip())
+
+
+def _parse(text):
+    parser = _Rows()
+    parser.feed(text)
+    return parser
+
+
+@pytest.fixture
+def board(store, tracks):
+    """Three scored entries and two reported ones on the vidstg-val-box test track."""
+    for k, (chota, deta, team) in enumerate([(0.30, 0.5, "Mid"), (0.62, 0.7, "Best"),
+                                             (0.10, 0.2, "Low")]):
+        store.add_scored(
+            track="vidstg-val-box", team=team, method=f"method {k}", checksum=f"sha256:{k}",
+            protocol={"name": "test"}, metrics={"CHOTA": chota, "DetA": deta, "AssA": 0.6,
+                                                "CapA": 0.4, "HOTA": 0.5},
+            per_video=[{"video_id": 1, "HOTA": 0.5 + k / 10}],
+            alpha_curve={"alphas": [0.05, 0.5, 0.95], "HOTA": [0.9, 0.5, 0.1],
+                         "DetA": [0.9, 0.5, 0.1], "AssA": [0.9, 0.5, 0.1]},
+            created_at=dt.datetime(2026, 1, 1 + k, tzinfo=dt.timezone.utc))
+    store.seed_reported([
+        {"track": "vidstg-val-box", "method": "MaskCaptioner", "team": "Fiastre et al., 2025",
+         "setting": "pretraining: COCO", "metrics": {"CHOTA": 0.587, "DetA": 0.651, "AssA": 0.702,
+                                                     "CapA": 0.443},
+         "source": "MaskCaptioner paper, Table 3", "note": None},
+        {"track": "vidstg-val-box", "method": "DVOC-DS", "team": "Zhou et al., 2025",
+         "metrics": {"CHOTA": 0.569}, "source": "MaskCaptioner paper, Table 3", "note": None}])
+    return store
+
+
+def test_page_has_the_ranked_rows(board, tracks, tmp_path):
+    files = render_site(board, tmp_path / "site", tracks=tracks)
+    page = (tmp_path / "site" / "vidstg-val-box.html").read_text()
+    parsed = _parse(page)
+    # Rank, team, method, kind, then the metrics present on this track.
+    assert parsed.headers[:9] == ["Rank", "Team", "Method", "Kind", "CHOTA", "CapA", "DetA",
+                                  "AssA", "HOTA"]
+    assert [(cls, cells[0], cells[1]) for cls, cells in parsed.rows] == [
+        ("scored", "1", "Best"), ("reported", "", "Fiastre et al., 2025"),
+        ("reported", "", "Zhou et al., 2025"), ("scored", "2", "Mid"), ("scored", "3", "Low")]
+    assert "<td data-value=\"0.587\">58.7</td>" in page       # reported: as printed
+    assert "<td data-value=\"0.62\">62.00</td>" in page       # scored: two decimals
+    assert 'title="MaskCaptioner paper, Table 3"' in page
+    assert "CapA-spice" not in parsed.headers                 # no entry has it
+    site = tmp_path / "site"
+    assert {p.name for p in (site / "vidstg-val-box").iterdir()} == {
+        "leaderboard.csv", "entry-1-videos.csv", "entry-2-videos.csv", "entry-3-videos.csv",
+        "scatter.png", "bars.png", "alpha.png"}
+    for png in ("scatter.png", "bars.png", "alpha.png"):
+        assert (site / "vidstg-val-box" / png).read_bytes()[:4] == b"\x89PNG"
+    csv = pd.read_csv(site / "vidstg-val-box" / "leaderboard.csv")
+    assert csv["kind"].tolist() == ["scored", "reported", "reported", "scored", "scored"]
+    assert csv["CHOTA"].tolist() == [0.62, 0.587, 0.569, 0.30, 0.10]
+    per_video = pd.read_csv(site / "vidstg-val-box" / "entry-2-videos.csv")
+    assert per_video["HOTA"].tolist() == [0.6]
+    index = (site / "index.html").read_text()
+    assert 'href="vidstg-val-box.html"' in index and "62.00" in index
+    assert site / "index.html" in files
+    assert not [p for p in site.rglob("*.tmp")]
+
+
+def test_empty_track_page_says_so(store, tracks, tmp_path):
+    render_site(store, tmp_path / "site", tracks=tracks, plots=False)
+    assert "No entries yet." in (tmp_path / "site" / "golden-mask.html").read_text()
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "page.html"
+    atomic_write(target, b"old")
+
+    def fail(*_args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(render_module.os, "replace", fail)
+    with pytest.raises(OSError):
+        atomic_write(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["page.html"]
+
+
+chromium = pytest.mark.skipif(shutil.which("chromium") is None and not os.environ.get("CHROMIUM"),
+                              reason="needs Debian's chromium (apt-get install -y chromium)")
+
+
+@chromium
+def test_page_sorts_in_a_real_browser(board, tracks, tmp_path):
+    from leaderboard.browser import dump_dom, screenshot
+
+    render_site(board, tmp_path / "site", tracks=tracks, plots=False)
+    page = tmp_path / "site" / "vidstg-val-box.html"
+    by_deta = _parse(dump_dom(page, fragment="sort=DetA&dir=asc"))
+    # DetA ascending, blank (DVOC-DS has no DetA) last: sorted by the page's own script.
+    assert [cells[1] for _, cells in by_deta.rows] == [
+        "Low", "Mid", "Fiastre et al., 2025", "Best", "Zhou et al., 2025"]
+    by_team = _parse(dump_dom(page, fragment="sort=Team&dir=desc"))
+    assert [cells[1] for _, cells in by_team.rows] == [
+        "Zhou et al., 2025", "Mid", "Low", "Fiastre et al., 2025", "Best"]
+    assert 'data-sorted="Team:desc"' in dump_dom(page, fragment="sort=Team&dir=desc")
+    png = screenshot(page, tmp_path / "shot.png", width=1000, height=700)
+    data = png.read_bytes()
+    assert data[:4] == b"\x89PNG"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (1000, 700)

@@ -1,0 +1,153 @@
+"""Reading uploads safely: formats, checksums, and every malicious-archive class."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import stat
+import time
+import zipfile
+import zlib
+
+import pytest
+
+from benchmark.errors import InputError
+from leaderboard.submission import MiB, Limits, read_submission
+
+PAYLOAD = json.dumps([{"image_id": 1, "track_id": 1, "bbox": [0, 0, 1, 1], "score": 0.9,
+                       "caption": "a cat"}]).encode()
+DIGEST = "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def _zip(path, members):
+    """members: list of (ZipInfo-or-name, bytes)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in members:
+            zf.writestr(info, data)
+    return path
+
+
+def test_json_gz_and_zip_give_the_same_checksum(tmp_path):
+    plain = tmp_path / "a.json"
+    plain.write_bytes(PAYLOAD)
+    gz = tmp_path / "a.json.gz"
+    gz.write_bytes(gzip.compress(PAYLOAD))
+    zipped = _zip(tmp_path / "a.zip", [("results/results.json", PAYLOAD), ("__MACOSX/._x", b"junk")])
+    subs = [read_submission(p) for p in (plain, gz, zipped)]
+    assert {s.checksum for s in subs} == {DIGEST}
+    assert subs[2].member == "results/results.json"
+    assert subs[2].source == "a.zip:results/results.json"
+    assert subs[0].parse()[0]["caption"] == "a cat"
+
+
+def test_malformed_json_names_line_and_column(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('[\n {"image_id": 1,\n  "score": }\n]')
+    with pytest.raises(InputError, match=r"bad.json: not valid JSON: Expecting value at line 3, column 12"):
+        read_submission(path).parse()
+
+
+def test_non_utf8_is_refused(tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes('[{"caption": "caf\xe9"}]'.encode("latin-1"))
+    with pytest.raises(InputError, match="not UTF-8"):
+        read_submission(path).parse()
+
+
+@pytest.mark.parametrize("members, message", [
+    ([("a.json", PAYLOAD), ("b/b.json", PAYLOAD)], r"exactly one JSON file.*\['a.json', 'b/b.json'\]"),
+    ([("a.json", PAYLOAD), ("README.txt", b"hi")], r"other files \['README.txt'\]"),
+    ([("notes.txt", b"hi")], r"holds 0 JSON file"),
+    ([("../evil.json", PAYLOAD)], r"'../evil.json' has a path that leaves the archive folder"),
+    ([("/etc/evil.json", PAYLOAD)], r"path traversal"),
+    ([("C:\\evil.json", PAYLOAD)], r"path traversal"),
+    ([("inner.zip", b"PK\x03\x04whatever")], r"'inner.zip' is a nested archive"),
+    ([("inner.json", gzip.compress(PAYLOAD))], r"is an archive inside the zip"),
+])
+def test_bad_zip_layouts_are_refused(tmp_path, members, message):
+    path = _zip(tmp_path / "sub.zip", members)
+    with pytest.raises(InputError, match=message) as info:
+        read_submission(path)
+    assert str(info.value).startswith("sub.zip")
+
+
+def test_symlink_member_is_refused(tmp_path):
+    info = zipfile.ZipInfo("results.json")
+    info.create_system = 3  # unix, so that the mode bits are honoured
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    path = _zip(tmp_path / "link.zip", [(info, b"/etc/passwd")])
+    with pytest.raises(InputError, match="'results.json' is a symbolic link"):
+        read_submission(path)
+
+
+def test_encrypted_member_is_refused(tmp_path):
+    path = _zip(tmp_path / "enc.zip", [("results.json", PAYLOAD)])
+    # zipfile cannot write encrypted members: set the "encrypted" flag bit in the central
+    # directory record (offset 8 of the PK\x01\x02 header), which is what readers check.
+    raw = bytearray(path.read_bytes())
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 8] |= 0x1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match="is encrypted"):
+        read_submission(path)
+
+
+def test_symlinked_upload_is_refused(tmp_path):
+    target = tmp_path / "real.json"
+    target.write_bytes(PAYLOAD)
+    link = tmp_path / "link.json"
+    os.symlink(target, link)
+    with pytest.raises(InputError, match="symbolic link"):
+        read_submission(link)
+
+
+def test_oversized_upload_is_refused_before_reading(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_bytes(b" " * 5000 + PAYLOAD)
+    with pytest.raises(InputError, match=r"big.json: is 0.0 MiB, above the 0 MiB upload limit"):
+        read_submission(path, limits=Limits(max_upload_bytes=4000))
+
+
+def test_zip_bomb_ratio_is_stopped_while_streaming(tmp_path):
+    # 256 MiB of spaces compress to about 250 KiB: a ratio of ~1000.
+    data = b" " * (256 * MiB)
+    path = _zip(tmp_path / "bomb.zip", [("results.json", data)])
+    del data
+    assert path.stat().st_size < 2 * MiB
+    start = time.perf_counter()
+    with pytest.raises(InputError, match=r"bomb.zip:results.json: compression ratio above 200:1"):
+        read_submission(path)
+    assert time.perf_counter() - start < 5
+
+
+def test_gzip_bomb_total_size_is_stopped(tmp_path):
+    # Written in chunks: never holds the 1 GiB in memory.
+    path = tmp_path / "bomb.json.gz"
+    with gzip.open(path, "wb", compresslevel=1) as handle:
+        chunk = b"0" * (16 * MiB)
+        for _ in range(64):
+            handle.write(chunk)
+    with pytest.raises(InputError, match=r"decompresses to more than 8 MiB"):
+        read_submission(path, limits=Limits(max_json_bytes=8 * MiB, max_ratio=1e9))
+
+
+def test_declared_size_above_limit_is_refused_without_decompressing(tmp_path):
+    path = _zip(tmp_path / "big.zip", [("results.json", b"[" + b" " * (3 * MiB) + b"]")])
+    with pytest.raises(InputError, match="declares .* bytes uncompressed"):
+        read_submission(path, limits=Limits(max_json_bytes=2 * MiB))
+
+
+def test_not_a_zip_despite_magic(tmp_path):
+    path = tmp_path / "broken.zip"
+    path.write_bytes(b"PK\x03\x04" + b"\x00" * 30)
+    with pytest.raises(InputError, match="not a readable zip file"):
+        read_submission(path)
+
+
+def test_compression_ratio_floor_lets_small_repetitive_files_through(tmp_path):
+    data = json.dumps([{"caption": "a"}] * 20000).encode()  # ratio > 200, but < 4 MiB
+    assert len(data) / len(zlib.compress(data)) > 200
+    path = _zip(tmp_path / "ok.zip", [("r.json", data)])
+    assert read_submission(path).data == data

@@ -19,10 +19,14 @@ from benchmark.errors import BenchmarkError
 # Modules that register sub-commands, in the order they are listed in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
     "benchmark.commands.score",
+    "benchmark.commands.demo",
+    "benchmark.commands.convert",
+    "benchmark.commands.metrics",
     "benchmark.commands.sample",
     "benchmark.commands.datacard",
+    "benchmark.commands.caption",
+    "benchmark.commands.bias",
     "benchmark.commands.fetch_spice",
-    "benchmark.commands.convert",
 )
 
 

@@ -44,3 +44,7 @@ class InputError(BenchmarkError, ValueError):
 
 class ToolMissingError(BenchmarkError, RuntimeError):
     """An external tool (Java, a jar, an optional package) is not available."""
+
+
+class CaptionScorerError(BenchmarkError, RuntimeError):
+    """An external caption scorer (a JVM) failed while scoring; the message carries its stderr."""

@@ -145,10 +145,15 @@ def read_json(source: Source, *, what: str) -> tuple[Any, str]:
 
 def _loads(raw: bytes) -> Any:
     try:
-        import orjson  # optional: about 3x faster on the large prediction files
+        import orjson  # about 3x faster on the large prediction files
     except ImportError:
         return json.loads(raw)
-    return orjson.loads(raw)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # Python's json.dump writes NaN/Infinity, which orjson refuses: parse those with the
+        # standard library so that the validation can name the record with the NaN.
+        return json.loads(raw)
 
 
 # --------------------------------------------------------------------------- column checks

@@ -242,6 +242,8 @@ class Chota:
         self._gt_geometry = self._geometry(gt_det, self.gt)
         self._gt_bounds = gt_det.video_slices(self.gt.num_videos)
         self._warn_line_breaks(gt_det, "ground truth")
+        if "meteor" in self.caption_metrics:
+            self._engine().prestart(set(gt_det.captions.tolist()) - {""})
 
     # ---- inputs
 

@@ -86,7 +86,7 @@ def leaderboard_frame(ranking: Iterable[tuple[int | None, Entry]]) -> pd.DataFra
     for rank, entry in ranking:
         rows.append({"rank": rank, "kind": entry.kind, "team": entry.team, "method": entry.method,
                      "setting": _setting(entry),
-                     **{m: entry.metric(m) for m in TABLE_METRICS},
+                     **{m: entry.metric(m) for m in metrics},
                      "submitted": _date(entry), "checksum": entry.checksum or "",
                      "package_version": entry.package_version or "", "source": entry.source or ""})
     return pd.DataFrame(rows, columns=["rank", "kind", "team", "method", "setting",

@@ -62,8 +62,8 @@ def convert_vln(*, expressions: str | os.PathLike[str], uvo: str | os.PathLike[s
         extra_src = str(extra_masks)
         sources.append((extra_src, get_list(load_json(extra_masks), "annotations",
                                             source=extra_src, record_id=None)))
-    for src, annotations in sources:
-        for index, ann in enumerate(annotations):
+    for src, records in sources:
+        for index, ann in enumerate(records):
             obj_id = get_field(ann, "id", source=src, record_id=index, kind=int)
             if obj_id in objects:
                 raise InputError(f"annotation id {obj_id} appears twice (UVO + extra masks)",

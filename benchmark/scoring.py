@@ -26,7 +26,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -77,6 +77,8 @@ class ChotaResult:
         alphas: the IoU thresholds used.
         per_alpha: each field's value at each alpha (arrays aligned with ``alphas``).
         per_video: one row per ground-truth video (fields averaged over alphas).
+        video_stats: sufficient statistics per video and alpha, ``(videos, alphas)`` arrays
+            keyed as :func:`final_fields` reads them; rows follow ``per_video``.
         caption_metrics: the caption metrics used, in order.
         official: True when CapA/CHOTA use exactly the official CIDEr + METEOR + SPICE.
         protocol, iou, score_threshold: the settings that produced these numbers.
@@ -86,6 +88,7 @@ class ChotaResult:
     alphas: np.ndarray
     per_alpha: dict[str, np.ndarray]
     per_video: pd.DataFrame
+    video_stats: dict[str, np.ndarray]
     caption_metrics: tuple[str, ...]
     official: bool
     protocol: str
@@ -104,6 +107,20 @@ class ChotaResult:
     def __getitem__(self, name: str) -> float:
         return self.to_dict()[name]
 
+    def resample(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        """Fields (averaged over alphas) for videos weighted by ``weights``.
+
+        ``weights`` has shape ``(..., videos)``: a 0/1 row scores a subset of videos, a row of
+        bootstrap counts one resample; all-ones gives :meth:`to_dict`'s values.
+
+        Example:
+            >>> boot = result.resample(rng.multinomial(n, [1 / n] * n, size=1000))  # doctest: +SKIP
+            >>> np.percentile(boot["CHOTA"], [2.5, 97.5])                          # doctest: +SKIP
+        """
+        weights = np.asarray(weights, dtype=np.float64)
+        summed = {k: np.tensordot(weights, v, axes=([-1], [0])) for k, v in self.video_stats.items()}
+        return {k: v.mean(axis=-1) for k, v in final_fields(summed, self.caption_metrics).items()}
+
     def settings(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict (stored next to the scores)."""
         return {"iou": self.iou, "alphas": [float(a) for a in self.alphas],
@@ -115,19 +132,31 @@ class ChotaResult:
         return f"ChotaResult({values}, ...)"
 
 
-def _final_fields(tp, fn, fp, loc_weighted, ass_weighted, tp_caps, cap_sums,
-                  metrics: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Every field from sufficient statistics summed over a set of videos (arrays over alphas).
+def final_fields(stats: dict[str, np.ndarray], metrics: Sequence[str]) -> dict[str, np.ndarray]:
+    """Every field from sufficient statistics summed over a set of videos.
 
-    ``loc_weighted`` and ``ass_weighted`` are sums of the per-video ratios times the video's
-    TP (the reference's TP-weighted averaging), ``cap_sums[m]`` the sum of metric ``m`` over
-    all captioned true-positive pairs (a micro-average), so one video or many go through the
-    same formula.
+    ``stats`` holds arrays (any shape, typically ``(alphas,)`` or ``(resamples, alphas)``)
+    keyed as in :attr:`ChotaResult.video_stats`: the counts ``HOTA_TP``, ``HOTA_FN``,
+    ``HOTA_FP``, ``TP_with_caps``; the per-video ratios times the video's TP ``AssA*TP``,
+    ``AssRe*TP``, ``AssPr*TP``, ``LocA*TP`` (the reference's TP-weighted averaging); and
+    ``sum-<metric>``, the metric summed over captioned true-positive pairs (a micro-average).
+    Fields whose statistics are absent are left out. One video or many, a full set or a
+    bootstrap resample: all go through this one formula.
+
+    Example:
+        >>> out = final_fields({"HOTA_TP": np.array([4.0]), "HOTA_FN": np.array([1.0]),
+        ...     "HOTA_FP": np.array([0.0]), "AssA*TP": np.array([2.0]),
+        ...     "TP_with_caps": np.array([2.0]), "sum-cider": np.array([0.6])}, ["cider"])
+        >>> [round(float(out[k][0]), 4) for k in ("DetA", "AssA", "CapA", "CHOTA")]
+        [0.8, 0.5, 0.3, 0.4932]
     """
-    out = {"HOTA_TP": tp, "HOTA_FN": fn, "HOTA_FP": fp, "TP_with_caps": tp_caps}
+    tp, fn, fp = stats["HOTA_TP"], stats["HOTA_FN"], stats["HOTA_FP"]
+    out = {k: stats[k] for k in ("HOTA_TP", "HOTA_FN", "HOTA_FP", "TP_with_caps") if k in stats}
     for name in ("AssA", "AssRe", "AssPr"):
-        out[name] = ass_weighted[name] / np.maximum(1.0, tp)
-    out["LocA"] = np.maximum(1e-10, loc_weighted) / np.maximum(1e-10, tp)
+        if f"{name}*TP" in stats:
+            out[name] = stats[f"{name}*TP"] / np.maximum(1.0, tp)
+    if "LocA*TP" in stats:
+        out["LocA"] = np.maximum(1e-10, stats["LocA*TP"]) / np.maximum(1e-10, tp)
     out["DetRe"] = tp / np.maximum(1.0, tp + fn)
     out["DetPr"] = tp / np.maximum(1.0, tp + fp)
     out["DetA"] = tp / np.maximum(1.0, tp + fn + fp)
@@ -136,7 +165,8 @@ def _final_fields(tp, fn, fp, loc_weighted, ass_weighted, tp_caps, cap_sums,
     if metrics:
         # No captioned TP anywhere gives 1e-10 / 1e-10 = 1, the reference's convention.
         for m in metrics:
-            out[f"CapA-{m}"] = np.maximum(1e-10, cap_sums[m]) / np.maximum(1e-10, tp_caps)
+            out[f"CapA-{m}"] = (np.maximum(1e-10, stats[f"sum-{m}"])
+                                / np.maximum(1e-10, stats["TP_with_caps"]))
         out["CapA"] = np.mean([out[f"CapA-{m}"] for m in metrics], axis=0)
         out["CHOTA"] = np.cbrt(out["DetA"] * out["AssA"] * out["CapA"])
     return out
@@ -410,29 +440,22 @@ class Chota:
             if counts else np.zeros((0, n_alpha))
         cap_sums = self._caption_sums(counts)  # metric -> (videos, alphas) summed pair scores
 
-        def fields_for(rows) -> dict[str, np.ndarray]:
-            tp = stack["tp"][rows]
-            return _final_fields(
-                tp.sum(0), stack["fn"][rows].sum(0), stack["fp"][rows].sum(0),
-                (stack["loc_a"][rows] * tp).sum(0),
-                {"AssA": (stack["ass_a"][rows] * tp).sum(0),
-                 "AssRe": (stack["ass_re"][rows] * tp).sum(0),
-                 "AssPr": (stack["ass_pr"][rows] * tp).sum(0)},
-                tp_caps[rows].sum(0),
-                {m: cap_sums[m][rows].sum(0) for m in self.caption_metrics},
-                self.caption_metrics)
-
-        per_alpha = fields_for(slice(None))
+        tp = stack["tp"]
+        video_stats = {"HOTA_TP": tp, "HOTA_FN": stack["fn"], "HOTA_FP": stack["fp"],
+                       "TP_with_caps": tp_caps, "AssA*TP": stack["ass_a"] * tp,
+                       "AssRe*TP": stack["ass_re"] * tp, "AssPr*TP": stack["ass_pr"] * tp,
+                       "LocA*TP": stack["loc_a"] * tp,
+                       **{f"sum-{m}": cap_sums[m] for m in self.caption_metrics}}
+        per_alpha = final_fields({k: v.sum(axis=0) for k, v in video_stats.items()},
+                                 self.caption_metrics)
         names = [f.name for f in result_fields(self.caption_metrics)]
-        rows = []
-        for v in range(n_video):
-            values = fields_for(slice(v, v + 1))
-            rows.append({"video_id": int(self.gt.video_ids[v]), "video": self.gt.video_names[v],
-                         **{n: float(np.mean(values[n])) for n in names}})
-        per_video = pd.DataFrame(rows, columns=["video_id", "video", *names])
+        per_video_fields = final_fields(video_stats, self.caption_metrics)
+        per_video = pd.DataFrame({
+            "video_id": self.gt.video_ids.astype(int), "video": self.gt.video_names,
+            **{n: per_video_fields[n].mean(axis=1) for n in names}})
         return ChotaResult(
             alphas=self.alphas, per_alpha=per_alpha, per_video=per_video,
-            caption_metrics=self.caption_metrics,
+            video_stats=video_stats, caption_metrics=self.caption_metrics,
             official=self.caption_metrics == OFFICIAL_CAPTION_METRICS,
             protocol=self.protocol, iou=self.iou, score_threshold=self.score_threshold,
             warnings=list(self.warnings))
@@ -547,6 +570,3 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="video", leave=False)
 
 
-def iter_fields() -> Iterable[str]:
-    """Names of every field a result can carry (for documentation and schema checks)."""
-    return (f.name for f in result_fields(OFFICIAL_CAPTION_METRICS))

@@ -162,3 +162,25 @@ def test_cli_writes_table_json_csv_plot(tmp_path, capsys):
     table = pd.read_csv(out / "v.csv")
     assert table["HOTA_TP"].sum() == pytest.approx(direct["HOTA_TP"], rel=1e-6)
     assert (out / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resample_recomputes_any_subset_exactly():
+    """video_stats are sufficient: a subset of videos, weighted by 0/1, scores exactly like
+    scoring that subset alone, at every alpha (what bootstrap intervals rely on)."""
+    gt, preds = load()
+    full = chota(gt, preds, alphas="hota", caption_metrics=("cider",))
+    ones = full.resample(np.ones(len(full.per_video)))
+    for name, value in full.to_dict().items():
+        assert ones[name] == pytest.approx(value, rel=1e-12), name
+    keep_ids = full.per_video["video_id"].tolist()[1::2]
+    keep_images = {im["id"] for im in gt["images"] if im["video_id"] in keep_ids}
+    sub_gt = {**gt, "videos": [v for v in gt["videos"] if v["id"] in keep_ids],
+              "images": [im for im in gt["images"] if im["video_id"] in keep_ids],
+              "annotations": [a for a in gt["annotations"] if a["image_id"] in keep_images]}
+    sub = chota(sub_gt, [p for p in preds if p["image_id"] in keep_images], alphas="hota",
+                caption_metrics=("cider",))
+    mask = full.per_video["video_id"].isin(keep_ids).to_numpy(float)
+    both = full.resample(np.stack([mask, np.ones_like(mask)]))
+    for name, value in sub.to_dict().items():
+        assert both[name][0] == pytest.approx(value, rel=1e-12), name
+        assert both[name][1] == pytest.approx(full[name], rel=1e-12), name

@@ -211,6 +211,10 @@ def _box_array(boxes: list, where: "_Where", key: str, positions: Sequence[int])
 
 def _caption_column(records: Sequence[dict], where: "_Where", *, required: bool) -> np.ndarray:
     captions = [r.get("caption") for r in records]
+    if required and captions and _types(captions) == {type(None)}:
+        raise InputError("no record has a 'caption': score detection and tracking only with "
+                         "caption_metrics=() (CLI: --caption-metrics with no names)",
+                         source=where.source, field="caption")
     if not _types(captions) <= {str}:
         for i, caption in enumerate(captions):
             if caption is None and not required:

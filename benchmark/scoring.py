@@ -426,9 +426,13 @@ class Chota:
         try:
             return self._compute()
         finally:
-            if self._caption_metrics_engine is not None:
-                self._caption_metrics_engine.close()
-                self._caption_metrics_engine = None
+            self.close()
+
+    def close(self) -> None:
+        """Stop the caption scorers' JVMs (done by :meth:`compute`; call it if you give up)."""
+        if self._caption_metrics_engine is not None:
+            self._caption_metrics_engine.close()
+            self._caption_metrics_engine = None
 
     def _compute(self) -> ChotaResult:
         n_alpha, n_video = len(self.alphas), self.gt.num_videos
@@ -550,7 +554,11 @@ def chota(gt: Source | GroundTruth, pred: Source, **options: Any) -> ChotaResult
         >>> result.to_dict()["HOTA"], result.per_video.head()                  # doctest: +SKIP
     """
     metric = Chota(gt, **options)
-    metric.update(pred)
+    try:
+        metric.update(pred)
+    except BaseException:
+        metric.close()  # a JVM started early must not outlive a failed run
+        raise
     return metric.compute()
 
 

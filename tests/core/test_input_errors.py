@@ -158,3 +158,33 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
                  "cider", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "predictions[0]" in err[0] and "'bbox'" in err[0]
+
+
+def test_ground_truth_without_any_caption_suggests_tracking_only():
+    gt = gt_dict()
+    for a in gt["annotations"]:
+        del a["caption"]
+    error = error_of(gt, [pred()])
+    assert error.field == "caption" and "caption_metrics=()" in str(error)
+
+
+def test_a_failed_run_stops_the_early_started_jvm(monkeypatch):
+    """METEOR's JVM starts while predictions load; bad predictions must not leave it running."""
+    import benchmark.captions as captions
+
+    events = []
+
+    class FakeMetrics:
+        def __init__(self, metrics, **options):
+            events.append(("start", metrics))
+
+        def prestart(self, references):
+            events.append(("prestart", sorted(references)))
+
+        def close(self):
+            events.append(("close",))
+
+    monkeypatch.setattr(captions, "CaptionMetrics", FakeMetrics)
+    with pytest.raises(InputError):
+        chota(gt_dict(), [pred(score=math.nan)], caption_metrics=("cider", "meteor"))
+    assert events == [("start", ("meteor",)), ("prestart", ["a red dog"]), ("close",)]

@@ -299,7 +299,17 @@ class Chota:
                 return []
             raise InputError("mask IoU needs a 'segmentation' for every detection; this file "
                              "has none (use iou='box')", source=det.source)
-        return [self._rle(det, k, gt) for k in range(len(det))]
+        sizes = np.stack([gt.heights, gt.widths], axis=1)[det.video].tolist()
+        rles = []
+        for k, (segmentation, size) in enumerate(zip(det.segmentations, sizes)):
+            # Fast path for the usual compressed RLE string of the frame's size; anything
+            # else goes through the full validation and conversion.
+            counts = segmentation.get("counts") if type(segmentation) is dict else None
+            if type(counts) is str and segmentation.get("size") == size:
+                rles.append({"size": size, "counts": counts.encode("ascii")})
+            else:
+                rles.append(self._rle(det, k, gt))
+        return rles
 
     def _rle(self, det: Detections, k: int, gt: GroundTruth) -> dict:
         segmentation = det.segmentations[k] if det.segmentations is not None else None

@@ -8,10 +8,11 @@ with ``benchmark.chota`` and reports:
   change manual - automatic per system, with a bootstrap confidence interval;
 - agreement of the two rankings (Kendall tau, scipy);
 - paired bootstrap confidence intervals over videos for the difference between every two
-  systems under each GT. Resampling reuses the per-video sufficient statistics of the
-  scorer (TP, FN, FP, TP-weighted AssA, TP_with_caps, per-metric caption score sums): the
-  scorer runs once per (system, GT), never per resample. One alpha only (default 0.5, as
-  published), because per-video fields averaged over several alphas are not sufficient;
+  systems under each GT: every resample applies the same video weights to every result
+  through :meth:`benchmark.scoring.ChotaResult.resample`, which recomputes the fields exactly
+  from the scorer's per-video sufficient statistics at every alpha. The scorer runs once per
+  (system, GT), never per resample. Any alphas (default 0.5, as published; ``"hota"`` for
+  TrackEval's 19);
 - caption statistics of both GTs (length, vocabulary, how often the category is named).
 
 Example:
@@ -32,10 +33,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
+from benchmark.atomic import atomic_save_figure, atomic_write_text, write_json_atomic
+from benchmark.datacard import WORD
 from benchmark.errors import InputError
+from benchmark.fields import OFFICIAL_CAPTION_METRICS
 from benchmark.io import read_json
 
-OFFICIAL_METRICS = ("cider", "meteor", "spice")
 GTS = ("automatic", "manual")
 HEADLINE = ("CapA", "CHOTA")
 
@@ -81,65 +84,46 @@ def _nan_to_none(obj: Any) -> Any:
     return obj
 
 
-# ------------------------------------------------------------------ sufficient statistics
-
-def video_statistics(per_video: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """Per-video sums that add up across videos: TP, FN, FP, AssA*TP, TP_with_caps and, per
-    caption metric, the sum of pair scores (``CapA-m * TP_with_caps``), indexed by video_id.
-
-    Example:
-        >>> pv = pd.DataFrame({"video_id": [1], "HOTA_TP": [4.0], "HOTA_FN": [1.0],
-        ...     "HOTA_FP": [0.0], "AssA": [0.5], "TP_with_caps": [2.0], "CapA-cider": [0.3]})
-        >>> video_statistics(pv, ["cider"]).loc[1].tolist()
-        [4.0, 1.0, 0.0, 2.0, 2.0, 0.6]
-    """
-    needed = ["video_id", "HOTA_TP", "HOTA_FN", "HOTA_FP", "AssA", "TP_with_caps"] + [f"CapA-{m}" for m in metrics]
-    missing = [c for c in needed if c not in per_video.columns]
-    if missing:
-        raise InputError(f"the scorer's per-video table lacks {missing}", field="per_video")
-    tp = per_video["HOTA_TP"].to_numpy(float)
-    caps = per_video["TP_with_caps"].to_numpy(float)
-    out = pd.DataFrame({
-        "TP": tp, "FN": per_video["HOTA_FN"].to_numpy(float), "FP": per_video["HOTA_FP"].to_numpy(float),
-        "AssA_x_TP": np.nan_to_num(per_video["AssA"].to_numpy(float)) * tp, "TP_with_caps": caps,
-    }, index=per_video["video_id"].to_numpy())
-    for m in metrics:
-        # A video without captioned TPs has CapA-m = 1 by convention but contributes nothing.
-        # A zero sum is stored as 1e-10 / TP_with_caps by the scorer's floor: undo it.
-        sums = np.where(caps > 0, np.nan_to_num(per_video[f"CapA-{m}"].to_numpy(float)) * caps, 0.0)
-        out[f"sum-{m}"] = np.where(sums > 1e-9, sums, 0.0)
-    return out
-
-
-def fields_from_sums(sums: np.ndarray, metrics: Sequence[str]) -> dict[str, np.ndarray]:
-    """DetA, AssA, CapA-m, CapA, CHOTA from summed statistics (columns as in
-    ``video_statistics``; leading axes are kept, e.g. bootstrap replicates).
-
-    Example:
-        >>> out = fields_from_sums(np.array([4.0, 1.0, 0.0, 2.0, 2.0, 0.6]), ["cider"])
-        >>> round(float(out["DetA"]), 3), round(float(out["CHOTA"]), 4)
-        (0.8, 0.4932)
-    """
-    tp, fn, fp, ass, caps = (sums[..., i] for i in range(5))
-    out = {"DetA": tp / np.maximum(1.0, tp + fn + fp), "AssA": ass / np.maximum(1.0, tp)}
-    for i, m in enumerate(metrics):
-        # No captioned TP at all: 1e-10 / 1e-10 = 1, the reference's convention.
-        out[f"CapA-{m}"] = np.maximum(1e-10, sums[..., 5 + i]) / np.maximum(1e-10, caps)
-    out["CapA"] = np.mean([out[f"CapA-{m}"] for m in metrics], axis=0)
-    out["CHOTA"] = np.cbrt(out["DetA"] * out["AssA"] * out["CapA"])
-    return out
-
+# ------------------------------------------------------------------ bootstrap
 
 def bootstrap_weights(num_videos: int, num_samples: int, seed: int) -> np.ndarray:
-    """``(num_samples, num_videos)`` counts of each video in each resample (with replacement)."""
+    """``(num_samples, num_videos)`` counts of each video in each resample (with replacement).
+
+    Example:
+        >>> bootstrap_weights(3, 2, seed=0).sum(axis=1).tolist()
+        [3.0, 3.0]
+    """
     rng = np.random.default_rng(seed)
     return rng.multinomial(num_videos, np.full(num_videos, 1.0 / num_videos), size=num_samples).astype(float)
 
 
+def paired_resample(results: Mapping[Any, Any], weights: np.ndarray,
+                    video_ids: Sequence[int]) -> dict[Any, dict[str, np.ndarray]]:
+    """Apply the same video weights to several scorer results (a paired bootstrap).
+
+    ``weights`` has shape ``(..., len(video_ids))``, columns in the order of ``video_ids``;
+    each result's ``per_video`` rows may come in any order and are aligned by ``video_id``.
+    Returns, per key of ``results``, :meth:`ChotaResult.resample`'s fields.
+
+    Example:
+        >>> boot = paired_resample({"A": res_a, "B": res_b}, bootstrap_weights(n, 1000, seed=0),
+        ...                        ids)                                          # doctest: +SKIP
+        >>> np.quantile(boot["A"]["CHOTA"] - boot["B"]["CHOTA"], [0.025, 0.975])  # doctest: +SKIP
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    wanted = pd.Index(video_ids)
+    out = {}
+    for key, result in results.items():
+        rows = result.per_video["video_id"].to_numpy()
+        columns = wanted.get_indexer(rows)
+        if len(rows) != len(wanted) or (columns < 0).any():
+            raise InputError(f"{key}: the scored videos differ from the ones being resampled",
+                             field="videos")
+        out[key] = result.resample(weights[..., columns])
+    return out
+
+
 # ------------------------------------------------------------------ caption statistics
-
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-
 
 def _category_pattern(name: str) -> re.Pattern:
     # LVIS names: "baseball_bat", "bow_(weapon)" -> "baseball bat", "bow"; plural allowed.
@@ -172,7 +156,7 @@ def caption_statistics(gt: Any) -> dict[str, float]:
         if track in seen:
             continue
         seen.add(track)
-        words = _WORD.findall(caption.lower())
+        words = WORD.findall(caption.lower())
         lengths.append(len(words))
         vocabulary.update(words)
         name = names.get(ann.get("category_id"))
@@ -198,9 +182,9 @@ def compare_ground_truths(
     manual: Any,
     predictions: Mapping[str, Any],
     *,
-    caption_metrics: Sequence[str] = OFFICIAL_METRICS,
+    caption_metrics: Sequence[str] = OFFICIAL_CAPTION_METRICS,
     iou: str = "box",
-    alpha: float = 0.5,
+    alphas: float | Sequence[float] | str = (0.5,),
     score_threshold: float = 0.5,
     num_bootstrap: int = 1000,
     confidence: float = 0.95,
@@ -211,8 +195,9 @@ def compare_ground_truths(
     """Score every system under both GTs and compare; see the module docstring.
 
     ``automatic``/``manual``: GT paths or dicts over the same videos. ``predictions``: system
-    name -> prediction path/list. ``scorer_options``: extra keyword arguments for
-    ``benchmark.chota`` (e.g. ``cache``, ``num_workers``).
+    name -> prediction path/list. ``alphas``: as for ``benchmark.chota`` (a number, numbers or
+    ``"hota"``); fields and intervals are averaged over them. ``scorer_options``: extra keyword
+    arguments for ``benchmark.chota`` (e.g. ``cache``, ``num_workers``, ``protocol``).
     """
     from benchmark import chota
     from tqdm import tqdm
@@ -226,35 +211,25 @@ def compare_ground_truths(
     metrics = tuple(caption_metrics)
     systems = list(predictions)
     gts = {"automatic": automatic, "manual": manual}
-    stats: dict[tuple[str, str], pd.DataFrame] = {}
+    if isinstance(alphas, (int, float)):
+        alphas = (float(alphas),)
+    results = {}
     rows, warnings = [], []
     jobs = [(g, s) for g in GTS for s in systems]
     for g, s in tqdm(jobs, desc="scoring", disable=not progress):
-        res = chota(gts[g], predictions[s], iou=iou, alphas=(alpha,), caption_metrics=metrics,
+        res = chota(gts[g], predictions[s], iou=iou, alphas=alphas, caption_metrics=metrics,
                     score_threshold=score_threshold, **dict(scorer_options or {}))
-        stats[g, s] = video_statistics(res.per_video, metrics)
+        results[g, s] = res
         rows.append({"system": s, "gt": g, **{k: v for k, v in res.to_dict().items()
                                               if k in ("DetA", "AssA", "CapA", "CHOTA") or k.startswith("CapA-")}})
         warnings += [f"{s} / {g}: {w}" for w in res.warnings]
     scores = pd.DataFrame(rows)
 
-    videos = stats["automatic", systems[0]].index
-    if set(stats["manual", systems[0]].index) != set(videos):
+    videos = results["automatic", systems[0]].per_video["video_id"].tolist()
+    if set(results["manual", systems[0]].per_video["video_id"]) != set(videos):
         raise InputError("the automatic and manual ground truths do not cover the same videos", field="videos")
-    stacked = {key: df.loc[videos].to_numpy(float) for key, df in stats.items()}
     fields = ["DetA", "AssA", *[f"CapA-{m}" for m in metrics], "CapA", "CHOTA"]
-
-    # The sums must reproduce the scorer's own totals, otherwise the bootstrap is meaningless.
-    for (g, s), array in stacked.items():
-        mine = fields_from_sums(array.sum(axis=0), metrics)
-        theirs = scores[(scores["system"] == s) & (scores["gt"] == g)].iloc[0]
-        for name in fields:
-            if not np.isclose(mine[name], theirs[name], rtol=1e-4, atol=1e-6):
-                warnings.append(f"{s} / {g}: {name} from per-video sums {float(mine[name]):.6f} "
-                                f"!= scorer {theirs[name]:.6f}; confidence intervals may be off")
-
-    weights = bootstrap_weights(len(videos), num_bootstrap, seed)
-    boot = {key: fields_from_sums(weights @ array, metrics) for key, array in stacked.items()}
+    boot = paired_resample(results, bootstrap_weights(len(videos), num_bootstrap, seed), videos)
     lo_q, hi_q = (1 - confidence) / 2, 1 - (1 - confidence) / 2
 
     def interval(samples: np.ndarray) -> dict[str, float]:
@@ -282,7 +257,8 @@ def compare_ground_truths(
         man = [value(s, "manual", name) for s in systems]
         tau, p = kendalltau(auto, man)
         rank_agreement[name] = {"kendall_tau": float(tau), "p_value": float(p)}
-    settings = {"caption_metrics": list(metrics), "iou": iou, "alpha": alpha, "score_threshold": score_threshold,
+    used_alphas = [float(a) for a in results["automatic", systems[0]].alphas]
+    settings = {"caption_metrics": list(metrics), "iou": iou, "alphas": used_alphas, "score_threshold": score_threshold,
                 "num_bootstrap": num_bootstrap, "confidence": confidence, "seed": seed, "videos": len(videos)}
     return BiasResult(
         systems=systems, caption_metrics=metrics, scores=scores, changes=changes, pairwise=pairwise,
@@ -319,7 +295,7 @@ def _plots(result: BiasResult, out: Path) -> list[str]:
         ax.set_title(name)
     axes[0].legend()
     fig.tight_layout()
-    fig.savefig(out / "scores.png", dpi=120)
+    atomic_save_figure(out / "scores.png", fig, dpi=120)
     plt.close(fig)
     names.append("scores.png")
 
@@ -339,7 +315,7 @@ def _plots(result: BiasResult, out: Path) -> list[str]:
             ax.set_title(f"{name} difference ({result.settings['confidence']:.0%} CI)")
         axes[0].legend()
         fig.tight_layout()
-        fig.savefig(out / "pairwise.png", dpi=120)
+        atomic_save_figure(out / "pairwise.png", fig, dpi=120)
         plt.close(fig)
         names.append("pairwise.png")
 
@@ -352,7 +328,7 @@ def _plots(result: BiasResult, out: Path) -> list[str]:
     ax.set_ylabel("captioned tracks")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "caption_lengths.png", dpi=120)
+    atomic_save_figure(out / "caption_lengths.png", fig, dpi=120)
     plt.close(fig)
     names.append("caption_lengths.png")
     return names
@@ -360,13 +336,11 @@ def _plots(result: BiasResult, out: Path) -> list[str]:
 
 def write_report(result: BiasResult, out_dir: str | Path) -> dict[str, Path]:
     """Write ``bias.md`` (with plots), ``bias.json`` and ``bias.csv`` (scores) to ``out_dir``."""
-    from benchmark.datasets.common import write_json_atomic
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plots = _plots(result, out)
     write_json_atomic(result.to_dict(), out / "bias.json")
-    result.scores.to_csv(out / "bias.csv", index=False)
+    atomic_write_text(out / "bias.csv", result.scores.to_csv(index=False))
 
     s = result.settings
     wide = result.scores[["system", "gt", "CapA", "DetA", "AssA", "CHOTA"]]
@@ -380,7 +354,7 @@ def write_report(result: BiasResult, out_dir: str | Path) -> dict[str, Path]:
         "# Automatic vs manual captions: evaluation bias",
         "",
         f"{s['videos']} videos, {len(result.systems)} systems; caption metrics {', '.join(s['caption_metrics'])}; "
-        f"{s['iou']} IoU, alpha {s['alpha']}, score > {s['score_threshold']}; "
+        f"{s['iou']} IoU, alpha {', '.join(f'{a:g}' for a in s['alphas'])}, score > {s['score_threshold']}; "
         f"{s['num_bootstrap']} paired bootstrap resamples of videos, {s['confidence']:.0%} intervals (seed {s['seed']}).",
         "",
         "## Scores under both ground truths (MaskCaptioner Table 6 layout)", "", _table(wide),
@@ -394,6 +368,6 @@ def write_report(result: BiasResult, out_dir: str | Path) -> dict[str, Path]:
     ]
     if result.warnings:
         text += ["## Warnings", "", *[f"- {w}" for w in result.warnings], ""]
-    (out / "bias.md").write_text("\n".join(text), encoding="utf-8")
+    atomic_write_text(out / "bias.md", "\n".join(text))
     return {"markdown": out / "bias.md", "json": out / "bias.json", "csv": out / "bias.csv",
             **{p: out / p for p in plots}}

@@ -45,7 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``benchmark`` console script; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    return run_command(build_parser().parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed sub-command (``args.func``) the way every console script of the package
+    does: a user error is one line on stderr and exit code 2, Ctrl-C exit code 130.
+
+    Example:
+        >>> import argparse
+        >>> run_command(argparse.Namespace(func=lambda args: None))
+        0
+    """
     try:
         return int(args.func(args) or 0)
     except BenchmarkError as exc:

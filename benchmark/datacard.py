@@ -59,7 +59,8 @@ REQUIRED_SECTIONS: tuple[str, ...] = (
     "Distribution and licence", "Maintenance", "Known biases and limitations",
 )
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+#: A word of a lower-cased caption, for vocabularies and lengths (one rule for every statistic).
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
 def _captions_of(value: Any) -> list[str]:
@@ -140,7 +141,7 @@ def dataset_statistics(gt: dict[str, Any] | str | Path) -> dict[str, Any]:
     counts = list(per_video.values()) or [0]
     captions = [c for _, _, caps in tracks.values() for c in sorted(caps)]
     words = [len(c.split()) for c in captions]
-    vocabulary = {w for c in captions for w in _WORD.findall(c.lower())}
+    vocabulary = {w for c in captions for w in WORD.findall(c.lower())}
     name_of = {c.get("id"): c.get("name", str(c.get("id"))) for c in categories}
     category_tracks: dict[str, int] = {}
     for _, category, _ in tracks.values():

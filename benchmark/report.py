@@ -11,15 +11,13 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmark import __version__
+from benchmark.atomic import atomic_save_figure, atomic_write_text, write_json_atomic
 from benchmark.scoring import PROTOCOLS, ChotaResult
 
 
@@ -34,28 +32,14 @@ def result_json(result: ChotaResult) -> dict[str, Any]:
     }
 
 
-def _atomic_write(path: str | os.PathLike, write) -> None:
-    """Write through a temporary file in the same folder, then rename: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(result: ChotaResult, path: str | os.PathLike) -> None:
     """Write :func:`result_json` to ``path`` atomically."""
-    _atomic_write(path, lambda h: json.dump(result_json(result), h, indent=2))
+    write_json_atomic(result_json(result), path, indent=2)
 
 
 def write_csv(result: ChotaResult, path: str | os.PathLike) -> None:
     """Write the per-video table (one row per video, fields averaged over alphas)."""
-    _atomic_write(path, lambda h: result.per_video.to_csv(h, index=False, float_format="%.6g"))
+    atomic_write_text(path, result.per_video.to_csv(index=False, float_format="%.6g"))
 
 
 def format_value(kind: str, value: float) -> str:
@@ -113,9 +97,5 @@ def plot_alpha_curves(result: ChotaResult, path: str | os.PathLike) -> None:
     ax.legend(loc="lower left", fontsize=8)
     ax.set_title(f"CHOTA fields vs alpha ({result.iou} IoU)")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
+    atomic_save_figure(path, fig, dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)

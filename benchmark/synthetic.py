@@ -35,7 +35,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from benchmark.datasets.common import write_json_atomic
+from benchmark.atomic import write_json_atomic
 from benchmark.errors import InputError
 from benchmark.io import read_json
 from benchmark.sample_data import SAMPLE_QUALITIES, sample_paths

@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from benchmark.errors import BenchmarkError
+from benchmark.cli import run_command
 from leaderboard.submission import Limits, MiB
 
 
@@ -73,7 +73,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from leaderboard.render import atomic_write
+    from benchmark.atomic import atomic_write_bytes
     from leaderboard.service import score_submission
     from leaderboard.tracks import get_track
 
@@ -100,9 +100,9 @@ def cmd_score(args: argparse.Namespace) -> int:
                   "method": entry.method, "checksum": entry.checksum, "created": outcome.created,
                   "protocol": entry.protocol, "package_version": entry.package_version,
                   "metrics": entry.metrics}
-        atomic_write(Path(args.json), json.dumps(record, indent=1).encode())
+        atomic_write_bytes(Path(args.json), json.dumps(record, indent=1).encode())
     if args.csv:
-        atomic_write(Path(args.csv), store.video_results(entry.id).to_csv(index=False).encode())
+        atomic_write_bytes(Path(args.csv), store.video_results(entry.id).to_csv(index=False).encode())
     return 0
 
 
@@ -177,15 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``leaderboard`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except BenchmarkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ import json
 import sys
 from pathlib import Path
 
+from benchmark.atomic import atomic_write_bytes
 from benchmark.errors import BenchmarkError, InputError
 from leaderboard.evalai import SHOWN_METRICS
-from leaderboard.render import TEMPLATES, atomic_write
+from leaderboard.render import TEMPLATES
 from leaderboard.service import evaluate
 from leaderboard.submission import read_submission
 from leaderboard.tracks import get_track, load_tracks
@@ -68,10 +69,10 @@ def score_folder(input_dir: str | Path, output_dir: str | Path, *, track_name: s
     html = TEMPLATES.get_template("detailed.html").render(
         source=ev.submission.source, track=track.name, protocol=track.protocol_record(),
         metrics=ev.metrics, per_video=ev.per_video, columns=columns)
-    atomic_write(output_dir / "scores.json", json.dumps(scores, indent=1).encode())
-    atomic_write(output_dir / "scores.txt",
+    atomic_write_bytes(output_dir / "scores.json", json.dumps(scores, indent=1).encode())
+    atomic_write_bytes(output_dir / "scores.txt",
                  "".join(f"{k}: {v:.6f}\n" for k, v in scores.items()).encode())
-    atomic_write(output_dir / "detailed_results.html", html.encode())
+    atomic_write_bytes(output_dir / "detailed_results.html", html.encode())
     return scores
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 import benchmark
+from benchmark.atomic import atomic_write_bytes
 from leaderboard.store import Entry, Store
 from leaderboard.tracks import Track
 
@@ -36,26 +36,6 @@ MAX_PLOTTED = 8
 
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("leaderboard", "templates"),
                           autoescape=jinja2.select_autoescape(["html"]))
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
-
-    Example:
-        >>> atomic_write(Path("out.txt"), b"hello")                # doctest: +SKIP
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _percent(value: float | None, reported: bool) -> str:
@@ -205,7 +185,7 @@ def render_track(store: Store, track: Track, out: Path, *, plots: bool = True) -
     written: list[Path] = []
 
     def write(path: Path, data: bytes) -> None:
-        atomic_write(path, data)
+        atomic_write_bytes(path, data)
         written.append(path)
 
     # Columns that no entry of this track has (e.g. SPICE off, or BenSMOT's CIDEr) are left out.
@@ -261,5 +241,5 @@ def render_site(store: Store, out: str | os.PathLike[str], *, tracks: dict[str, 
     html = TEMPLATES.get_template("index.html").render(
         tracks=summary, version=benchmark.__version__,
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-    atomic_write(out / "index.html", html.encode())
+    atomic_write_bytes(out / "index.html", html.encode())
     return [out / "index.html", *written]

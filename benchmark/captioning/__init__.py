@@ -10,6 +10,7 @@ Only ``GeminiClient`` needs ``google-genai`` and only the visual prompts need Op
 are imported when used.
 """
 
+from benchmark.atomic import write_json_atomic
 from benchmark.captioning.cache import CaptionCache, cache_key
 from benchmark.captioning.client import (
     DEFAULT_MODEL,
@@ -23,7 +24,7 @@ from benchmark.captioning.client import (
 from benchmark.captioning.costs import DEFAULT_PRICES, Price, Usage, load_prices
 from benchmark.captioning.pipeline import CaptionPipeline, CaptionRun, RateLimiter, call_with_retry, load_few_shot
 from benchmark.captioning.prompts import PROMPT_VERSION, SYSTEM_PROMPTS, user_prompt
-from benchmark.captioning.sources import Target, add_captions, detect_format, load_targets, read_json, write_json_atomic
+from benchmark.captioning.sources import Target, add_captions, detect_format, load_targets, read_json
 from benchmark.captioning.validate import CaptionCheck, check_caption
 
 __all__ = [

@@ -32,10 +32,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from benchmark.datasets.common import load_json as read_json
-from benchmark.datasets.common import posix_path, rle_area, rle_bbox, to_rle, write_json_atomic
+from benchmark.datasets.common import posix_path, rle_area, rle_bbox, to_rle
 from benchmark.errors import InputError
 
-__all__ = ["FORMATS", "Target", "add_captions", "detect_format", "load_targets", "read_json", "write_json_atomic"]
+__all__ = ["FORMATS", "Target", "add_captions", "detect_format", "load_targets", "read_json"]
 
 Box = tuple[float, float, float, float]  # x, y, w, h in pixels
 

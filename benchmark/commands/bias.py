@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from benchmark.bias import OFFICIAL_METRICS, compare_ground_truths, write_report
+from benchmark.bias import compare_ground_truths, write_report
+from benchmark.commands.score import add_scoring_options, scoring_options
 from benchmark.errors import InputError
 
 
@@ -24,11 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pred", action="append", required=True, metavar="NAME=PATH",
                    help="a system's predictions (repeat, at least twice)")
     p.add_argument("--out", required=True, help="folder for bias.md, bias.json, bias.csv and plots")
-    p.add_argument("--caption-metrics", default=",".join(OFFICIAL_METRICS),
-                   help="comma-separated (default: cider,meteor,spice)")
-    p.add_argument("--iou", choices=("box", "mask"), default="box")
-    p.add_argument("--alpha", type=float, default=0.5)
-    p.add_argument("--score-threshold", type=float, default=0.5)
+    add_scoring_options(p)
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of videos")
     p.add_argument("--confidence", type=float, default=0.95)
     p.add_argument("--seed", type=int, default=0)
@@ -51,11 +48,13 @@ def parse_systems(items: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``benchmark bias``."""
-    metrics = tuple(m.strip() for m in args.caption_metrics.split(",") if m.strip())
+    options = scoring_options(args)
     result = compare_ground_truths(
-        args.automatic, args.manual, parse_systems(args.pred), caption_metrics=metrics, iou=args.iou,
-        alpha=args.alpha, score_threshold=args.score_threshold, num_bootstrap=args.bootstrap,
-        confidence=args.confidence, seed=args.seed, progress=not args.no_progress,
+        args.automatic, args.manual, parse_systems(args.pred),
+        caption_metrics=options.pop("caption_metrics"), iou=options.pop("iou"),
+        alphas=options.pop("alphas"), score_threshold=options.pop("score_threshold"),
+        num_bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed,
+        progress=not args.no_progress, scorer_options=options,
     )
     paths = write_report(result, args.out)
     table = result.changes[result.changes["field"].isin(("CapA", "CHOTA"))]

@@ -20,7 +20,8 @@ from benchmark.captioning.client import DEFAULT_MODEL
 from benchmark.captioning.costs import DEFAULT_PRICES, load_prices
 from benchmark.captioning.pipeline import CaptionPipeline, load_few_shot
 from benchmark.captioning.prompts import VISUAL_PROMPTS
-from benchmark.captioning.sources import FORMATS, add_captions, detect_format, load_targets, read_json, write_json_atomic
+from benchmark.atomic import write_json_atomic
+from benchmark.captioning.sources import FORMATS, add_captions, detect_format, load_targets, read_json
 from benchmark.errors import InputError
 
 

@@ -90,14 +90,15 @@ def convert(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Convert and write the output atomically; print a one-line summary."""
-    from benchmark.datasets.common import count_captioned_tracks, write_json_atomic
+    from benchmark.atomic import write_json_atomic
+    from benchmark.datacard import dataset_statistics
 
     result = convert(args)
     path = write_json_atomic(result, args.out)
     if isinstance(result, list):
         print(f"wrote {path}: {len(result)} per-frame predictions")
     else:
-        captioned = count_captioned_tracks(result)
-        print(f"wrote {path}: {len(result['videos'])} videos, {len(result['images'])} frames, "
-              f"{len(result['annotations'])} boxes, {captioned} captioned tracks")
+        stats = dataset_statistics(result)
+        print(f"wrote {path}: {stats['videos']} videos, {stats['frames']} frames, "
+              f"{stats['boxes']} boxes, {stats['captioned_tracks']} captioned tracks")
     return 0

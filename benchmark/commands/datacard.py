@@ -18,7 +18,7 @@ def _stats(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from benchmark.datacard import STAT_KEYS, dataset_statistics
-    from benchmark.datasets.common import write_json_atomic
+    from benchmark.atomic import write_json_atomic
 
     stats = dataset_statistics(args.gt)
     table = Table(title=f"Statistics of {args.gt}")

@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ def _emit(args: argparse.Namespace, *, title: str, summary: dict[str, float],
     from rich.console import Console
     from rich.table import Table
 
-    from benchmark.report import _atomic_write
+    from benchmark.atomic import atomic_write_text, write_json_atomic
 
     console = Console()
     out = Table(title=title)
@@ -50,10 +49,10 @@ def _emit(args: argparse.Namespace, *, title: str, summary: dict[str, float],
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}
     if args.json_out:
         doc = {"package_version": __version__, "settings": settings, "scores": clean}
-        _atomic_write(args.json_out, lambda h: json.dump(doc, h, indent=2))
+        write_json_atomic(doc, args.json_out, indent=2)
         print(f"wrote {args.json_out}")
     if args.csv_out:
-        _atomic_write(args.csv_out, lambda h: table.to_csv(h, index=False, float_format="%.6g"))
+        atomic_write_text(args.csv_out, table.to_csv(index=False, float_format="%.6g"))
         print(f"wrote {args.csv_out}")
     return 0
 

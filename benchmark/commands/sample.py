@@ -30,7 +30,7 @@ def _paths(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from benchmark.datasets.common import write_json_atomic
+    from benchmark.atomic import write_json_atomic
     from benchmark.synthetic import generate, make_submission
 
     data = generate(num_videos=args.num_videos, num_frames=args.num_frames, height=args.height,

@@ -43,7 +43,9 @@ def scoring_options(args: argparse.Namespace) -> dict:
     """Keyword arguments for :func:`benchmark.chota` from the parsed options."""
     alphas = "hota" if [a.lower() for a in args.alphas] == ["hota"] else [
         float(a) for a in args.alphas]
-    return dict(iou=args.iou, alphas=alphas, caption_metrics=tuple(args.caption_metrics),
+    # "cider meteor" and "cider,meteor" both work: older commands took a comma-separated list.
+    metrics = tuple(m for item in args.caption_metrics for m in item.split(",") if m)
+    return dict(iou=args.iou, alphas=alphas, caption_metrics=metrics,
                 score_threshold=args.score_threshold, protocol=args.protocol,
                 num_workers=args.workers, cache=None if args.cache == "none" else args.cache,
                 corenlp_dir=args.corenlp_dir, java=args.java)

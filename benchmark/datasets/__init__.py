@@ -12,7 +12,7 @@ Example:
 """
 
 from benchmark.datasets.bensmot import convert_bensmot
-from benchmark.datasets.common import write_json_atomic
+from benchmark.atomic import write_json_atomic
 from benchmark.datasets.lvvis import convert_lvis, convert_lvvis
 from benchmark.datasets.predictions import convert_predictions
 from benchmark.datasets.sav import convert_sav

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
 from benchmark.errors import InputError
+from benchmark.structures import masks
 
 T = TypeVar("T")
 
@@ -144,13 +143,14 @@ def to_rle(
     record_id: int | str | None,
     field: str,
 ) -> dict[str, Any] | None:
-    """Convert any of the four segmentation encodings to compressed RLE ``{size, counts: str}``.
+    """Convert any of the four segmentation encodings to compressed RLE ``{size, counts: str}``
+    (the JSON form), with errors naming the file, record and field.
 
-    Accepted: ``None`` (object absent, returns ``None``), a polygon list ``[[x1, y1, x2, y2,
-    ...], ...]`` (several polygons are merged into one mask), uncompressed RLE (``counts`` a list
-    of ints, column-major as in COCO) and compressed RLE (``counts`` a string). ``height`` and
-    ``width`` are the frame size; an RLE whose ``size`` disagrees is an error because the scorer
-    would compare masks of different frames.
+    The encoding rules are :func:`benchmark.structures.masks.to_rle`'s; this wrapper adds what
+    a converter needs on top: ``None`` (object absent) returns ``None``, an RLE whose ``size``
+    differs from the frame is refused (the scorer would compare masks of different frames),
+    and compressed counts are decoded once so that a corrupt string fails here, next to the
+    file that holds it, rather than in the scorer.
 
     Example:
         >>> to_rle({"size": [2, 2], "counts": [1, 2, 1]}, 2, 2, source="x", record_id=0,
@@ -163,72 +163,34 @@ def to_rle(
 
     if segmentation is None:
         return None
-    if isinstance(segmentation, list):
-        polygons = segmentation
-        if not polygons:
-            raise fail("empty polygon list (use null for an absent object)")
-        for polygon in polygons:
-            if (
-                not isinstance(polygon, list)
-                or len(polygon) < 6
-                or len(polygon) % 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in polygon)
-            ):
-                raise fail("a polygon must be a flat list of at least 3 (x, y) number pairs")
-        rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
-    elif isinstance(segmentation, dict):
-        size = segmentation.get("size")
-        counts = segmentation.get("counts")
-        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size)):
-            raise fail(f"RLE needs size [h, w], got {size!r}")
-        if list(size) != [height, width]:
-            raise fail(f"RLE size {size} differs from the frame size {[height, width]}")
-        if isinstance(counts, list):
-            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts):
-                raise fail("uncompressed RLE counts must be non-negative integers")
-            if sum(counts) != height * width:
-                raise fail(f"uncompressed RLE counts sum to {sum(counts)}, not h*w = "
-                           f"{height * width}")
-            rle = mask_utils.frPyObjects(segmentation, height, width)
-        elif isinstance(counts, str):
-            rle = {"size": [height, width], "counts": counts.encode("ascii")}
-            try:
-                # Decoding validates the string; a corrupt one would otherwise only fail in the
-                # scorer, far from the file that holds it.
-                mask_utils.area(rle)
-            except Exception:  # pycocotools raises bare errors on corrupt counts
-                raise fail("compressed RLE counts cannot be decoded") from None
-        else:
-            raise fail("RLE counts must be a string or a list of integers")
-    else:
-        raise fail(f"unknown segmentation encoding ({type(segmentation).__name__})")
-    counts = rle["counts"]
-    return {
-        "size": [int(height), int(width)],
-        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
-    }
+    try:
+        rle = masks.to_rle(segmentation, height, width)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if list(rle["size"]) != [height, width]:
+        raise fail(f"RLE size {list(rle['size'])} differs from the frame size {[height, width]}")
+    if isinstance(segmentation, dict) and not isinstance(segmentation["counts"], list):
+        try:
+            masks.mask_area(rle)
+        except Exception:  # pycocotools raises bare errors on corrupt counts
+            raise fail("compressed RLE counts cannot be decoded") from None
+    return {"size": [int(height), int(width)], "counts": rle["counts"].decode("ascii")}
 
 
 def rle_area(rle: dict[str, Any]) -> float:
-    """Pixel count of a compressed RLE mask."""
-    return float(mask_utils.area(_encoded(rle)))
+    """Pixel count of a compressed RLE mask (``counts`` a string, as :func:`to_rle` returns)."""
+    return masks.mask_area(masks.to_rle(rle))
 
 
 def rle_bbox(rle: dict[str, Any]) -> list[float]:
-    """Tight ``[x, y, w, h]`` box of a compressed RLE mask (pycocotools ``toBbox``; all zeros
-    for an empty mask).
+    """Tight ``[x, y, w, h]`` box of a compressed RLE mask (all zeros for an empty mask).
 
     Example:
         >>> rle = to_rle([[1, 1, 3, 1, 3, 2, 1, 2]], 4, 4, source="x", record_id=0, field="s")
         >>> rle_bbox(rle)
         [1.0, 1.0, 2.0, 1.0]
     """
-    return [float(v) for v in mask_utils.toBbox(_encoded(rle))]
-
-
-def _encoded(rle: dict[str, Any]) -> dict[str, Any]:
-    counts = rle["counts"]
-    return {"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    return [float(v) for v in masks.mask_to_box(masks.to_rle(rle))]
 
 
 def progress(items: Iterable[T], *, desc: str, total: int | None = None,
@@ -349,42 +311,3 @@ class GroundTruthBuilder:
             "annotations": self.annotations,
             "categories": self.categories,
         }
-
-
-def write_json_atomic(data: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``data`` as JSON to ``path`` through a temporary file in the same folder and an
-    atomic rename, so that a crash or a bad record never leaves a half-written file and an
-    existing file is only replaced by a complete one.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> out = pathlib.Path(tempfile.mkdtemp()) / "gt.json"
-        >>> write_json_atomic({"videos": []}, out).read_text()
-        '{"videos": []}'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, ensure_ascii=False)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def count_captioned_tracks(gt: dict[str, Any]) -> int:
-    """Number of distinct tracks with at least one non-empty caption (how the papers count
-    "captions" for VidSTG and VLN).
-
-    Example:
-        >>> count_captioned_tracks({"annotations": [{"track_id": 1, "caption": "a"},
-        ...                                         {"track_id": 1, "caption": "b"},
-        ...                                         {"track_id": 2, "caption": ""}]})
-        1
-    """
-    return len({a["track_id"] for a in gt["annotations"] if a.get("caption")})

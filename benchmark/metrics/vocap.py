@@ -27,14 +27,13 @@ Example:
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Hashable
 
-import numpy as np
 import pandas as pd
 
+from benchmark.captions.cider import cider_d
 from benchmark.errors import InputError, ToolMissingError
 from benchmark.metrics.jf import j_and_f
 from benchmark.metrics.tracks import TrackSet, load_tracks
@@ -42,15 +41,10 @@ from benchmark.metrics.tracks import TrackSet, load_tracks
 CAPTION_METRICS = ("cider", "meteor", "spice")
 
 
-def _ngrams(caption: str, n: int) -> Counter[tuple[str, ...]]:
-    words = caption.split()
-    return Counter(tuple(words[i:i + k]) for k in range(1, n + 1)
-                   for i in range(len(words) - k + 1))
-
-
 def multi_reference_cider(refs: Mapping[Hashable, Sequence[str]], cands: Mapping[Hashable, str],
                           *, n: int = 4, sigma: float = 6.0) -> dict[Hashable, float]:
-    """CIDEr-D per item with several references each (pycocoevalcap ``Cider`` numbers).
+    """CIDEr-D per item with several references each (pycocoevalcap ``Cider`` numbers), from
+    :func:`benchmark.captions.cider.cider_d`; every item needs at least one reference.
 
     ``refs`` and ``cands`` share their keys; the corpus statistics come from all items.
 
@@ -61,38 +55,8 @@ def multi_reference_cider(refs: Mapping[Hashable, Sequence[str]], cands: Mapping
     if set(refs) != set(cands):
         raise ValueError("refs and cands must have the same keys")
     keys = list(refs)
-    cooked_refs = {k: [_ngrams(r, n) for r in refs[k]] for k in keys}
-    df: Counter[tuple[str, ...]] = Counter()
-    for k in keys:
-        df.update(set().union(*cooked_refs[k]) if cooked_refs[k] else set())
-    log_n = math.log(float(len(keys))) if keys else 0.0
-
-    def vec(counts: Counter) -> tuple[list[dict], np.ndarray, int]:
-        weights = [dict() for _ in range(n)]
-        norms = np.zeros(n)
-        for gram, tf in counts.items():
-            w = tf * (log_n - math.log(max(1.0, df[gram])))
-            weights[len(gram) - 1][gram] = w
-            norms[len(gram) - 1] += w * w
-        # pycocoevalcap's "length" is the bigram count (its n == 1 test is 0-based)
-        length = sum(tf for gram, tf in counts.items() if len(gram) == 2)
-        return weights, np.sqrt(norms), length
-
-    scores = {}
-    for k in keys:
-        c_vec, c_norm, c_len = vec(_ngrams(cands[k], n))
-        total = np.zeros(n)
-        for ref in cooked_refs[k]:
-            r_vec, r_norm, r_len = vec(ref)
-            for order in range(n):
-                val = sum(min(w, r_vec[order].get(g, 0.0)) * r_vec[order].get(g, 0.0)
-                          for g, w in c_vec[order].items())
-                if c_norm[order] != 0 and r_norm[order] != 0:
-                    val /= c_norm[order] * r_norm[order]
-                total[order] += val * math.exp(-((c_len - r_len) ** 2) / (2 * sigma ** 2))
-        scores[k] = float(np.mean(total) / max(len(cooked_refs[k]), 1) * 10.0) \
-            if cooked_refs[k] else 0.0
-    return scores
+    scores = cider_d([refs[k] for k in keys], [cands[k] for k in keys], n=n, sigma=sigma)
+    return {k: float(v) for k, v in zip(keys, scores)}
 
 
 def _pycocoevalcap_scores(metric: str, refs: dict, cands: dict) -> dict[Hashable, float]:

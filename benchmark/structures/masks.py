@@ -15,23 +15,36 @@ from pycocotools import mask as mask_utils
 RLE = dict  # {"size": [h, w], "counts": bytes}
 
 
+def _is_number(value: Any) -> bool:
+    # JSON true/false are Python ints; they are never a coordinate or a run length.
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def to_rle(segmentation: Any, height: int | None = None, width: int | None = None) -> RLE:
     """Convert one segmentation to compressed RLE with ``bytes`` counts (pycocotools' form).
 
+    This function owns the encoding rules of the package (the dataset converters wrap it).
     Raises ValueError (with what is wrong) for anything that is not a valid encoding; the
-    loaders wrap it with the file, record and field.
+    loaders wrap it with the file, record and field. Compressed counts are not decoded here
+    (the scorer would pay one decode per mask); :func:`benchmark.datasets.common.to_rle`
+    does that when converting files.
 
     Example:
         >>> rle = to_rle([[0, 0, 4, 0, 4, 4, 0, 4]], height=8, width=8)
         >>> int(mask_utils.area(rle))
         16
+        >>> to_rle({"size": [2, 2], "counts": "121"})
+        {'size': [2, 2], 'counts': b'121'}
     """
     if isinstance(segmentation, dict):
         if "counts" not in segmentation or "size" not in segmentation:
             raise ValueError("an RLE needs both 'size' and 'counts'")
         size = segmentation["size"]
-        if (not isinstance(size, (list, tuple)) or len(size) != 2
-                or not all(isinstance(v, int) and v >= 0 for v in size)):
+        if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(map(_is_count, size)):
             raise ValueError(f"RLE 'size' must be [height, width] integers, got {size!r}")
         counts = segmentation["counts"]
         if isinstance(counts, str):
@@ -39,25 +52,26 @@ def to_rle(segmentation: Any, height: int | None = None, width: int | None = Non
         if isinstance(counts, bytes):
             return {"size": [size[0], size[1]], "counts": counts}
         if isinstance(counts, list):
-            if not all(isinstance(c, int) and c >= 0 for c in counts):
+            if not all(map(_is_count, counts)):
                 raise ValueError("uncompressed RLE 'counts' must be non-negative integers")
             if sum(counts) != size[0] * size[1]:
-                raise ValueError(f"uncompressed RLE covers {sum(counts)} pixels, "
-                                 f"size {size} has {size[0] * size[1]}")
+                raise ValueError(f"uncompressed RLE covers {sum(counts)} pixels (counts sum to "
+                                 f"{sum(counts)}), size {list(size)} has {size[0] * size[1]}")
             return mask_utils.frPyObjects(segmentation, size[0], size[1])
         raise ValueError(f"RLE 'counts' must be a string or a list, got {type(counts).__name__}")
     if isinstance(segmentation, list):
         if height is None or width is None:
             raise ValueError("a polygon needs the image height and width")
-        polygons = [p for p in segmentation if isinstance(p, list)]
-        if len(polygons) != len(segmentation) or not polygons:
+        if not segmentation:
+            raise ValueError("empty polygon list (use null for an absent object)")
+        if not all(isinstance(p, list) for p in segmentation):
             raise ValueError("a polygon segmentation must be a non-empty list of coordinate lists")
-        for poly in polygons:
+        for poly in segmentation:
             if len(poly) < 6 or len(poly) % 2 or not all(
-                    isinstance(v, (int, float)) and np.isfinite(v) for v in poly):
-                raise ValueError("each polygon needs at least 3 finite (x, y) points")
-        return mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
-    raise ValueError(f"a segmentation must be an RLE dict or a polygon list, "
+                    _is_number(v) and np.isfinite(v) for v in poly):
+                raise ValueError("each polygon needs at least 3 finite (x, y) number pairs")
+        return mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+    raise ValueError(f"unknown segmentation encoding: expected an RLE dict or a polygon list, "
                      f"got {type(segmentation).__name__}")
 
 
@@ -78,3 +92,13 @@ def mask_iou(masks1: list[RLE], masks2: list[RLE]) -> np.ndarray:
 def mask_to_box(rle: RLE) -> np.ndarray:
     """Tight xywh box (float32) of a compressed RLE; all zeros for an empty mask."""
     return np.asarray(mask_utils.toBbox(rle), dtype=np.float32)
+
+
+def mask_area(rle: RLE) -> float:
+    """Pixel count of a compressed RLE (``bytes`` counts, as :func:`to_rle` returns).
+
+    Example:
+        >>> mask_area(to_rle([[0, 0, 4, 0, 4, 4, 0, 4]], 8, 8))
+        16.0
+    """
+    return float(mask_utils.area(rle))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from benchmark import chota
 from benchmark.bias import (
-    bootstrap_weights, caption_statistics, compare_ground_truths, fields_from_sums, video_statistics,
-    write_report,
+    bootstrap_weights, caption_statistics, compare_ground_truths, paired_resample, write_report,
 )
 from benchmark.errors import InputError
 
@@ -92,21 +92,66 @@ def test_flipped_ranking_gives_tau_minus_one_and_significant_differences():
     assert change.loc[("A_like_auto", "CapA"), "delta"] == pytest.approx(-scores.loc[("A_like_auto", "automatic"), "CapA"])
 
 
+def four_video_results(alphas):
+    """Two systems on 4 videos: one misses video 2 (no TP there), one has mixed captions."""
+    caps = [AUTO, AUTO[::-1], AUTO[1:] + AUTO[:1], MANUAL]
+    gt = make_gt(caps)
+    systems = {"A": predictions_from(gt, caps, drop_video=2),
+               "B": predictions_from(gt, [AUTO, MANUAL, AUTO[1:] + AUTO[:1], MANUAL[::-1]])}
+    return {s: chota(gt, p, alphas=alphas, caption_metrics=("cider",), cache=None)
+            for s, p in systems.items()}
+
+
 def test_bootstrap_matches_a_naive_loop():
-    pv = pd.DataFrame({"video_id": [1, 2, 3, 4], "HOTA_TP": [5.0, 0.0, 7.0, 2.0], "HOTA_FN": [1.0, 3.0, 0.0, 2.0],
-                       "HOTA_FP": [0.0, 1.0, 2.0, 0.0], "AssA": [0.8, np.nan, 0.5, 1.0],
-                       "TP_with_caps": [4.0, 0.0, 7.0, 0.0], "CapA-cider": [0.5, 1.0, 0.2, 1.0]})
-    stats = video_statistics(pv, ["cider"]).to_numpy()
+    results = four_video_results(alphas=(0.5,))
+    ids = [1, 2, 3, 4]
     weights = bootstrap_weights(4, 50, seed=1)
-    fast = fields_from_sums(weights @ stats, ["cider"])["CHOTA"]
-    for b in range(50):
-        idx = np.repeat(np.arange(4), weights[b].astype(int))
-        tp, fn, fp = (pv[c].to_numpy()[idx].sum() for c in ("HOTA_TP", "HOTA_FN", "HOTA_FP"))
-        ass = sum(pv.AssA.fillna(0)[i] * pv.HOTA_TP[i] for i in idx) / max(1.0, tp)
-        caps = pv.TP_with_caps.to_numpy()[idx].sum()
-        cap = sum(pv["CapA-cider"][i] * pv.TP_with_caps[i] for i in idx) / caps if caps else 1.0
-        assert fast[b] == pytest.approx((tp / max(1.0, tp + fn + fp) * ass * cap) ** (1 / 3))
+    fast = paired_resample(results, weights, ids)
+    for name, res in results.items():
+        # One alpha: the scorer's per-video sums, resampled by hand with the reference's formula.
+        st = {k: v[:, 0] for k, v in res.video_stats.items()}
+        assert st["HOTA_TP"][1] == (0.0 if name == "A" else 9.0)
+        for b in range(50):
+            idx = np.repeat(np.arange(4), weights[b].astype(int))
+            tp, fn, fp = (st[c][idx].sum() for c in ("HOTA_TP", "HOTA_FN", "HOTA_FP"))
+            ass = st["AssA*TP"][idx].sum() / max(1.0, tp)
+            caps = st["TP_with_caps"][idx].sum()
+            cap = st["sum-cider"][idx].sum() / caps if caps else 1.0
+            assert fast[name]["CHOTA"][b] == pytest.approx((tp / max(1.0, tp + fn + fp) * ass * cap) ** (1 / 3))
     assert weights.sum(axis=1).tolist() == [4.0] * 50                 # each resample has 4 videos
+
+
+def test_paired_resample_all_ones_is_the_scorer_and_rows_align_by_video_id():
+    results = four_video_results(alphas="hota")
+    boot = paired_resample(results, np.ones((1, 4)), [1, 2, 3, 4])
+    for name, res in results.items():
+        assert len(res.alphas) == 19
+        for field_name, value in res.to_dict().items():
+            assert boot[name][field_name][0] == pytest.approx(value, rel=1e-12), (name, field_name)
+    # The same result with its video rows reversed resamples identically: weights follow ids.
+    a = results["A"]
+    flipped = dataclasses.replace(a, per_video=a.per_video.iloc[::-1].reset_index(drop=True),
+                                  video_stats={k: v[::-1] for k, v in a.video_stats.items()})
+    weights = np.array([[3.0, 0.0, 1.0, 0.0], [0.0, 2.0, 0.0, 2.0]])
+    straight, reverse = (paired_resample({"x": r}, weights, [1, 2, 3, 4])["x"] for r in (a, flipped))
+    for field_name in ("DetA", "AssA", "CapA", "CHOTA"):
+        np.testing.assert_allclose(reverse[field_name], straight[field_name], rtol=1e-12)
+    assert straight["DetA"][0] != pytest.approx(straight["DetA"][1])  # video 2 (no TP) matters
+    with pytest.raises(InputError, match="scored videos differ"):
+        paired_resample({"A": a}, np.ones(3), [1, 2, 3])
+
+
+def test_any_alphas_through_compare():
+    gt = make_gt([AUTO, AUTO[::-1]])
+    systems = {"good": predictions_from(gt, [AUTO, AUTO[::-1]]),
+               "half": predictions_from(gt, [AUTO, MANUAL])}
+    res = compare_ground_truths(gt, json.loads(json.dumps(gt)), systems, **{**OPTS, "alphas": "hota"})
+    assert len(res.settings["alphas"]) == 19
+    assert np.allclose(res.changes[["delta", "ci_low", "ci_high"]], 0.0)
+    direct = chota(gt, systems["half"], alphas="hota", caption_metrics=("cider",), cache=None)
+    scores = res.scores.set_index(["system", "gt"])
+    for name in ("DetA", "AssA", "CapA", "CHOTA"):
+        assert scores.loc[("half", "manual"), name] == pytest.approx(direct[name], rel=1e-12)
 
 
 def test_caption_statistics_hand_counted():

@@ -150,3 +150,31 @@ def test_repeated_batches_are_remembered_and_safe_to_modify():
     other = scorer(refs, cands, [1, 2, 1])
     np.testing.assert_allclose(other, reference_scores(list(zip(refs, cands)), [1, 2, 1]), atol=1e-9)
     assert not np.allclose(other, scorer(refs, cands, [2, 1, 1]))
+
+
+def test_several_references_per_item_match_pycocoevalcap():
+    """Items with 1-3 references (shared words within an item count once in df), repeated
+    with multiplicities, in a batch that mixes single strings and reference lists."""
+    rng = random.Random(7)
+    scorer = CiderD()
+    for _ in range(30):
+        vocab = [f"w{i}" for i in range(rng.randint(2, 8))] + ["a", "man", "dog"]
+        sentence = lambda: " ".join(rng.choice(vocab) for _ in range(rng.randint(1, 10)))  # noqa: E731
+        refs = [[sentence() for _ in range(rng.randint(1, 3))] for _ in range(rng.randint(1, 6))]
+        cands = [rng.choice(r) if rng.random() < 0.3 else sentence() for r in refs]
+        counts = [rng.randint(1, 3) for _ in refs]
+        gts, res = {}, {}
+        for r, c, m in zip(refs, cands, counts):
+            for _ in range(m):
+                gts[len(gts)], res[len(res)] = list(r), [c]
+        _, per_item = Cider().compute_score(gts, res)
+        expected = np.repeat(np.arange(len(refs)), counts)
+        mixed = [r[0] if len(r) == 1 else r for r in refs]
+        ours = scorer(mixed, cands, counts)
+        np.testing.assert_allclose(ours[expected], per_item, rtol=1e-12, atol=1e-12)
+        # One-reference lists take the general path and give the single-reference numbers.
+        singles = [r[0] for r in refs]
+        np.testing.assert_allclose(scorer([[x] for x in singles], cands, counts),
+                                   scorer(singles, cands, counts), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="at least one reference"):
+        cider_d([["a"], []], ["a", "b"])

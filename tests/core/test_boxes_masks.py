@@ -66,6 +66,11 @@ def test_all_mask_encodings_give_the_same_mask():
     ({"size": [2, 2], "counts": [1, 2]}, "covers 3 pixels"),
     ([[0, 0, 1]], "at least 3"),
     ("zzz", "RLE dict or a polygon"),
+    ([], "empty polygon list"),
+    # JSON true/false are Python ints: never a coordinate, a run length or a size.
+    ([[0, 0, 1, 0, True, 1]], "at least 3"),
+    ({"size": [2, 2], "counts": [1, True, 2]}, "non-negative integers"),
+    ({"size": [True, 4], "counts": "abc"}, "size"),
 ])
 def test_bad_segmentations_are_named(bad, message):
     with pytest.raises(ValueError, match=message):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,6 @@ from benchmark.datasets.common import (
     rle_area,
     rle_bbox,
     to_rle,
-    write_json_atomic,
 )
 from benchmark.errors import InputError
 
@@ -81,15 +79,6 @@ def test_load_json_errors(tmp_path: Path) -> None:
         load_json(bad)
     with pytest.raises(InputError, match="file not found"):
         load_json(tmp_path / "missing.json")
-
-
-def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
-    out = tmp_path / "gt.json"
-    write_json_atomic({"ok": 1}, out)
-    with pytest.raises(TypeError):
-        write_json_atomic({"bad": object()}, out)  # not JSON-serialisable mid-write
-    assert json.loads(out.read_text()) == {"ok": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["gt.json"]  # no temp file left behind
 
 
 def test_builder_refuses_duplicate_ids() -> None:

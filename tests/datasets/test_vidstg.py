@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.datasets.common import count_captioned_tracks
+from benchmark.datacard import dataset_statistics
 from benchmark.datasets.vidstg import convert_vidstg, tubedetr_frames
 from benchmark.errors import InputError
 
@@ -98,7 +98,7 @@ def test_small_fixture_exact(small: tuple[Path, Path]) -> None:
                      for f in range(0, 12, 2)})
     assert got == expected
     assert len(gt["annotations"]) == len(expected)
-    assert count_captioned_tracks(gt) == 3
+    assert dataset_statistics(gt)["captioned_tracks"] == 3
 
 
 def test_missing_vidor_file_names_the_sentence(small: tuple[Path, Path], tmp_path: Path) -> None:
@@ -167,7 +167,7 @@ def test_real_validation_counts(real_gt: tuple[list[dict], dict]) -> None:
     sentences, gt = real_gt
     assert len(sentences) == 3996
     assert len(gt["videos"]) == 602
-    assert count_captioned_tracks(gt) == 1644  # MaskCaptioner: 602 videos, 1,644 captions
+    assert dataset_statistics(gt)["captioned_tracks"] == 1644  # MaskCaptioner: 602 videos, 1,644 captions
     # Every caption target (vid, tid) of the file is one of the captioned tracks.
     vid_no = {v["name"]: v["id"] for v in gt["videos"]}
     targets = {vid_no[e["vid"]] * 100 + e["captions"][0]["target_id"] for e in sentences}

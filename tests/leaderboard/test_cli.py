@@ -46,11 +46,14 @@ def test_score_then_render(cli, data_dir, tmp_path, capsys):
 
 def test_bad_file_is_one_line_and_changes_nothing(cli, tmp_path, capsys):
     bad = tmp_path / "bad.json"
-    bad.write_text('[{"image_id": 18, "track_id": 1, "bbox": [0, 0, 1, 1], "score": 0.9}]')
+    # The second record lacks its caption (a file with no caption at all is another error).
+    bad.write_text('[{"image_id": 18, "track_id": 1, "bbox": [0, 0, 1, 1], "score": 0.9, '
+                   '"caption": "a dog"}, '
+                   '{"image_id": 18, "track_id": 2, "bbox": [0, 0, 1, 1], "score": 0.9}]')
     code = cli("score", str(bad), "--track", "golden-box", "--team", "Lab", "--method", "M")
     err = capsys.readouterr().err
     assert code == 2
-    assert err == ("error: bad.json: record predictions[0], field 'caption': missing field\n")
+    assert err == ("error: bad.json: record predictions[1], field 'caption': missing field\n")
     assert Store(cli.db).entries("golden-box") == []
 
 

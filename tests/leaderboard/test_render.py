@@ -11,8 +11,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from leaderboard import render as render_module
-from leaderboard.render import atomic_write, render_site
+from leaderboard.render import render_site
 
 
 class _Rows(html.parser.HTMLParser):
@@ -103,20 +102,6 @@ def test_page_has_the_ranked_rows(board, tracks, tmp_path):
 def test_empty_track_page_says_so(store, tracks, tmp_path):
     render_site(store, tmp_path / "site", tracks=tracks, plots=False)
     assert "No entries yet." in (tmp_path / "site" / "golden-mask.html").read_text()
-
-
-def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
-    target = tmp_path / "page.html"
-    atomic_write(target, b"old")
-
-    def fail(*_args):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(render_module.os, "replace", fail)
-    with pytest.raises(OSError):
-        atomic_write(target, b"new")
-    assert target.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["page.html"]
 
 
 chromium = pytest.mark.skipif(shutil.which("chromium") is None and not os.environ.get("CHROMIUM"),

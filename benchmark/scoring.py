@@ -572,19 +572,9 @@ def chota(gt: Source | GroundTruth, pred: Source, **options: Any) -> ChotaResult
     return metric.compute()
 
 
-class _NoProgress:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return _NoProgress()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="video", leave=False)
+    return tqdm(total=total, desc=desc, unit="video", leave=False, disable=not enabled)
 
 

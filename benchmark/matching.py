@@ -121,19 +121,27 @@ def pair_similarity_masks(gt_frame: np.ndarray, pred_frame: np.ndarray, num_fram
     return pairs, similarity
 
 
-def _segment_sums(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Sum ``values`` over runs of equal ``keys`` (keys grouped), broadcast back per entry."""
-    if len(values) == 0:
-        return values
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    # reduceat adds each run in order in the values' own dtype, as the reference's
-    # similarity.sum(axis) does for a float32 matrix.
-    sums = np.add.reduceat(values[order], starts)
-    out = np.empty_like(values)
-    out[order] = np.repeat(sums, np.diff(np.r_[starts, len(values)]))
-    return out
+def _row_and_column_sums(sim: np.ndarray, pair_gt: np.ndarray, pair_pred: np.ndarray,
+                         n_gt: int, n_pred: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pair row sum and column sum of each frame's similarity matrix, bit-identical to
+    the reference's ``similarity.sum(1)`` and ``similarity.sum(0)`` per frame.
+
+    The order of floating-point additions matters (a different last bit can flip a
+    near-tied assignment): numpy sums a contiguous row pairwise, which stacking the rows of
+    equal width and summing along axis 1 reproduces, and sums down a column one row at a
+    time, which ``np.add.at`` in pair order (row-major) reproduces.
+    """
+    if len(sim) == 0:  # ground truth and predictions never share a frame
+        return sim, sim
+    row = np.zeros(n_gt, dtype=sim.dtype)
+    starts = np.flatnonzero(np.r_[True, pair_gt[1:] != pair_gt[:-1]])  # one run per gt box
+    widths = np.diff(np.r_[starts, len(sim)])
+    for width in np.unique(widths).tolist():
+        runs = starts[widths == width]
+        row[pair_gt[runs]] = sim[runs[:, None] + np.arange(width)].sum(axis=1)
+    column = np.zeros(n_pred, dtype=sim.dtype)
+    np.add.at(column, pair_pred, sim)
+    return row[pair_gt], column[pair_pred]
 
 
 def _assign(score: np.ndarray, gt_frame: np.ndarray, pred_frame: np.ndarray,
@@ -176,8 +184,7 @@ def match_sequence(seq: SequenceInput, alphas: np.ndarray) -> SequenceCounts:
     sim = seq.similarity
 
     # Global alignment: per frame, sim / (row sum + column sum - sim), accumulated per id pair.
-    row_sum = _segment_sums(sim, pair_gt)
-    col_sum = _segment_sums(sim, pair_pred)
+    row_sum, col_sum = _row_and_column_sums(sim, pair_gt, pair_pred, n_gt, n_pred)
     denom = col_sum + row_sum - sim
     ok = denom > 0 + EPS
     sim_iou = np.zeros_like(sim)

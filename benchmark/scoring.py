@@ -189,24 +189,53 @@ class _VideoInput:
     pred_geometry: Any
 
 
-def _match_video(video: _VideoInput, alphas: np.ndarray, iou: str) -> SequenceCounts:
+def video_cider_sums(counts: SequenceCounts, text: Sequence[str]) -> np.ndarray:
+    """Per alpha, the CIDEr-D sum over one video's captioned true positives, with the
+    reference's document frequencies: one batch per video and alpha, one document per pair.
+
+    Identical consecutive batches (alphas with the same true positives) are scored once.
+    """
+    from benchmark.captions import cider_d
+
+    out = np.zeros(len(counts.caption_counts))
+    refs = [text[g] for g in counts.caption_pairs[:, 0].tolist()]
+    cands = [text[p] for p in counts.caption_pairs[:, 1].tolist()]
+    previous = None
+    for a, row in enumerate(counts.caption_counts):
+        if previous is not None and np.array_equal(row, previous):
+            out[a] = out[a - 1]
+            continue
+        used = np.flatnonzero(row).tolist()
+        if used:
+            scores = cider_d([refs[k] for k in used], [cands[k] for k in used], row[used])
+            out[a] = float(row[used] @ scores)
+        previous = row
+    return out
+
+
+def _match_video(video: _VideoInput, alphas: np.ndarray, iou: str,
+                 cider_text: Sequence[str] | None) -> tuple[SequenceCounts, np.ndarray | None]:
+    """Match one video; with ``cider_text``, also its per-video CIDEr sums (reference
+    protocol), so that CIDEr runs in the parallel workers too."""
     similarity_of = pair_similarity_masks if iou == "mask" else pair_similarity_boxes
     _, similarity = similarity_of(video.gt_frame, video.pred_frame, video.num_frames,
                                   video.gt_geometry, video.pred_geometry)
-    return match_sequence(SequenceInput(
+    counts = match_sequence(SequenceInput(
         num_frames=video.num_frames, gt_frame=video.gt_frame, gt_track=video.gt_track,
         gt_caption=video.gt_caption, pred_frame=video.pred_frame, pred_track=video.pred_track,
         pred_caption=video.pred_caption, similarity=similarity), alphas)
+    return counts, None if cider_text is None else video_cider_sums(counts, cider_text)
 
 
-# Set in the parent just before forking, read by the children: inputs are inherited through
-# fork instead of being pickled to each worker.
+# Set in the parent just before forking, read by the children: inputs (and the caption
+# table) are inherited through fork instead of being pickled to each worker.
 _FORK_INPUTS: list[_VideoInput] = []
+_FORK_TEXT: list[str] | None = None
 
 
-def _match_chunk(args: tuple[list[int], np.ndarray, str]) -> list[SequenceCounts]:
+def _match_chunk(args: tuple[list[int], np.ndarray, str]):
     indices, alphas, iou = args
-    return [_match_video(_FORK_INPUTS[i], alphas, iou) for i in indices]
+    return [_match_video(_FORK_INPUTS[i], alphas, iou, _FORK_TEXT) for i in indices]
 
 
 def _contiguous(ids: np.ndarray) -> np.ndarray:
@@ -261,12 +290,15 @@ class Chota:
         self.num_workers = num_workers
         self.progress = progress
         self.warnings: list[str] = []
+        self._caption_metrics_engine = None
+        self._engine_options = {"cache": cache, "corenlp_dir": corenlp_dir, "java": java}
+        if "meteor" in self.caption_metrics:
+            self._engine().prestart()  # a first run: the JVM starts before anything loads
         self.gt = gt if isinstance(gt, GroundTruth) else load_ground_truth(
             gt, require_captions=bool(self.caption_metrics))
         self._captions: dict[str, int] = {}
-        self._caption_metrics_engine = None
-        self._engine_options = {"cache": cache, "corenlp_dir": corenlp_dir, "java": java}
         self._counts: dict[int, SequenceCounts] = {}
+        self._video_cider: dict[int, np.ndarray] = {}  # reference protocol, from the workers
         gt_det = self.gt.detections
         self._gt_caption_ids = self._caption_ids(gt_det.captions, empty_is_none=True)
         self._gt_geometry = self._geometry(gt_det, self.gt)
@@ -366,10 +398,14 @@ class Chota:
                 gt_caption=self._gt_caption_ids[g0:g1], gt_geometry=self._gt_geometry[g0:g1],
                 pred_frame=det.frame[p0:p1], pred_track=_contiguous(det.track[p0:p1]),
                 pred_caption=pred_caption_ids[p0:p1], pred_geometry=pred_geometry[p0:p1]))
-        for v, counts in zip(videos, self._match_all(inputs)):
+        cider_text = self._caption_text() if (
+            "cider" in self.caption_metrics and self.protocol == "reference") else None
+        for v, (counts, cider) in zip(videos, self._match_all(inputs, cider_text)):
             self._counts[v] = counts
+            if cider is not None:
+                self._video_cider[v] = cider
 
-    def _match_all(self, inputs: list[_VideoInput]) -> list[SequenceCounts]:
+    def _match_all(self, inputs: list[_VideoInput], cider_text: list[str] | None):
         workers = self.num_workers if self.num_workers is not None else (os.cpu_count() or 1)
         total = sum(len(x.gt_frame) + len(x.pred_frame) for x in inputs)
         progress = _progress(len(inputs), "matching", self.progress)
@@ -377,23 +413,23 @@ class Chota:
                 or sys.platform != "linux":
             out = []
             for video in inputs:
-                out.append(_match_video(video, self.alphas, self.iou))
+                out.append(_match_video(video, self.alphas, self.iou, cider_text))
                 progress.update(1)
             progress.close()
             return out
-        global _FORK_INPUTS
-        _FORK_INPUTS = inputs
+        global _FORK_INPUTS, _FORK_TEXT
+        _FORK_INPUTS, _FORK_TEXT = inputs, cider_text
         chunk_size = max(1, len(inputs) // (workers * 8))
         chunks = [list(range(i, min(i + chunk_size, len(inputs))))
                   for i in range(0, len(inputs), chunk_size)]
-        out: list[SequenceCounts] = []
+        out = []
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 for result in pool.imap(_match_chunk, [(c, self.alphas, self.iou) for c in chunks]):
                     out.extend(result)
                     progress.update(len(result))
         finally:
-            _FORK_INPUTS = []
+            _FORK_INPUTS, _FORK_TEXT = [], None
             progress.close()
         return out
 
@@ -488,8 +524,6 @@ class Chota:
         """Per video and alpha, the sum of each metric's scores over captioned TP pairs."""
         if not self.caption_metrics:
             return {}
-        from benchmark.captions import cider_d
-
         n_alpha = len(self.alphas)
         text = self._caption_text()
         all_pairs = np.concatenate([c.caption_pairs for c in counts]) if counts else \
@@ -506,47 +540,34 @@ class Chota:
             scores = self._engine().score(m, refs, cands) if len(distinct) else np.zeros(0)
             sums[m] = np.stack([c.caption_counts @ scores[inverse[offsets[i]:offsets[i + 1]]]
                                 for i, c in enumerate(counts)]) if counts else np.zeros((0, n_alpha))
-        if "cider" in self.caption_metrics:
-            sums["cider"] = self._cider_sums(counts, distinct, inverse, offsets, refs, cands,
-                                             cider_d)
+        if "cider" in self.caption_metrics and self.protocol == "reference":
+            zeros = np.zeros(n_alpha)
+            sums["cider"] = np.stack([self._video_cider.get(v, zeros) for v in range(len(counts))]) \
+                if counts else np.zeros((0, n_alpha))
+        elif "cider" in self.caption_metrics:
+            sums["cider"] = self._dataset_cider_sums(counts, distinct, inverse, offsets, refs,
+                                                     cands)
         return sums
 
-    def _cider_sums(self, counts, distinct, inverse, offsets, refs, cands, cider_d) -> np.ndarray:
+    def _dataset_cider_sums(self, counts, distinct, inverse, offsets, refs, cands) -> np.ndarray:
+        """The corrected variant: one CIDEr batch per alpha over the whole dataset."""
+        from benchmark.captions import cider_d
+
         n_alpha = len(self.alphas)
         out = np.zeros((len(counts), n_alpha))
-        if self.protocol == "dataset-cider":
-            # One batch per alpha over the whole dataset.
-            totals = np.zeros((n_alpha, len(distinct)))
-            for i, c in enumerate(counts):
-                np.add.at(totals, (slice(None), inverse[offsets[i]:offsets[i + 1]]),
-                          c.caption_counts)
-            for a in range(n_alpha):
-                used = np.flatnonzero(totals[a])
-                if len(used) == 0:
-                    continue
-                scores = np.zeros(len(distinct))
-                scores[used] = cider_d([refs[k] for k in used], [cands[k] for k in used],
-                                       totals[a, used])
-                for i, c in enumerate(counts):
-                    out[i, a] = c.caption_counts[a] @ scores[inverse[offsets[i]:offsets[i + 1]]]
-            return out
-        # Reference: one batch per video and alpha; identical batches are scored once.
+        totals = np.zeros((n_alpha, len(distinct)))
         for i, c in enumerate(counts):
-            ids = inverse[offsets[i]:offsets[i + 1]]
-            previous = None
-            for a in range(n_alpha):
-                row = c.caption_counts[a]
-                if previous is not None and np.array_equal(row, previous[0]):
-                    out[i, a] = previous[1]
-                    continue
-                used = np.flatnonzero(row)
-                total = 0.0
-                if len(used):
-                    scores = cider_d([refs[k] for k in ids[used]], [cands[k] for k in ids[used]],
-                                     row[used])
-                    total = float(row[used] @ scores)
-                out[i, a] = total
-                previous = (row, total)
+            np.add.at(totals, (slice(None), inverse[offsets[i]:offsets[i + 1]]),
+                      c.caption_counts)
+        for a in range(n_alpha):
+            used = np.flatnonzero(totals[a])
+            if len(used) == 0:
+                continue
+            scores = np.zeros(len(distinct))
+            scores[used] = cider_d([refs[k] for k in used], [cands[k] for k in used],
+                                   totals[a, used])
+            for i, c in enumerate(counts):
+                out[i, a] = c.caption_counts[a] @ scores[inverse[offsets[i]:offsets[i + 1]]]
         return out
 
 

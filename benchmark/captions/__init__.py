@@ -98,9 +98,10 @@ class CaptionMetrics:
             return self._meteor.metric_id if self._meteor else meteor_metric_id(default_meteor_jar())
         return self._spice_scorer().metric_id
 
-    def prestart(self, references: Iterable[str]) -> None:
-        """Start the METEOR JVM now if none of ``references`` was ever scored (cache miss
-        certain), so that its start overlaps with loading the predictions and matching."""
+    def prestart(self, references: Iterable[str] | None = None) -> None:
+        """Start the METEOR JVM now if the cache cannot hold this run's pairs: it has no METEOR
+        score at all or, with ``references``, none for these references. Its ~6 s start then
+        overlaps with loading and matching."""
         if "meteor" in self.metrics and not self.cache.knows_any_reference(
                 self.metric_id("meteor"), references):
             self._meteor_scorer()

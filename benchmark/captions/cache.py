@@ -99,14 +99,18 @@ class PairScoreCache:
                     hits[(ref, cand)] = math.nan if row[0] is None else float(row[0])
         return hits
 
-    def knows_any_reference(self, metric_id: str, refs: Iterable[str]) -> bool:
-        """Whether any pair with one of ``refs`` as reference is cached (an index lookup each).
+    def knows_any_reference(self, metric_id: str, refs: Iterable[str] | None = None) -> bool:
+        """Whether any pair of ``metric_id`` is cached (with one of ``refs`` as reference, when
+        given; an index lookup each).
 
-        Lets a scorer tell a first evaluation against a ground truth (start the JVM at once)
-        from a re-evaluation (wait for the exact pairs before deciding).
+        Lets a scorer tell a first evaluation (start the JVM at once) from a re-evaluation
+        (wait for the exact pairs before deciding).
         """
-        query = "SELECT 1 FROM pair_scores WHERE metric = ? AND ref = ? LIMIT 1"
         with self._lock, self._guard():
+            if refs is None:
+                query = "SELECT 1 FROM pair_scores WHERE metric = ? LIMIT 1"
+                return self._conn.execute(query, (metric_id,)).fetchone() is not None
+            query = "SELECT 1 FROM pair_scores WHERE metric = ? AND ref = ? LIMIT 1"
             return any(self._conn.execute(query, (metric_id, ref)).fetchone() is not None
                        for ref in refs)
 

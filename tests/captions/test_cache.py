@@ -94,3 +94,13 @@ def test_several_processes_write_concurrently(tmp_path):
             hits = cache.get_many("m", pairs)
             assert len(hits) == 500
             assert hits[(f"ref {w}", "cand 19 24")] == pytest.approx(w + 0.19 + 0.0024)
+
+
+def test_knows_any_reference_tells_first_runs_from_reruns(tmp_path):
+    with PairScoreCache(tmp_path / "c.sqlite") as cache:
+        assert not cache.knows_any_reference("meteor-x")
+        cache.put_many("meteor-x", [("a dog", "a cat")], [0.4])
+        assert cache.knows_any_reference("meteor-x")
+        assert not cache.knows_any_reference("meteor-y")
+        assert cache.knows_any_reference("meteor-x", ["a bird", "a dog"])
+        assert not cache.knows_any_reference("meteor-x", ["a cat"])  # a candidate, not a ref

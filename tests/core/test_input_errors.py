@@ -178,8 +178,8 @@ def test_a_failed_run_stops_the_early_started_jvm(monkeypatch):
         def __init__(self, metrics, **options):
             events.append(("start", metrics))
 
-        def prestart(self, references):
-            events.append(("prestart", sorted(references)))
+        def prestart(self, references=None):
+            events.append(("prestart", None if references is None else sorted(references)))
 
         def close(self):
             events.append(("close",))
@@ -187,4 +187,7 @@ def test_a_failed_run_stops_the_early_started_jvm(monkeypatch):
     monkeypatch.setattr(captions, "CaptionMetrics", FakeMetrics)
     with pytest.raises(InputError):
         chota(gt_dict(), [pred(score=math.nan)], caption_metrics=("cider", "meteor"))
-    assert events == [("start", ("meteor",)), ("prestart", ["a red dog"]), ("close",)]
+    # Started before the ground truth loads (a fresh cache), checked again against its
+    # references, and stopped when the predictions turn out bad.
+    assert events == [("start", ("meteor",)), ("prestart", None), ("prestart", ["a red dog"]),
+                      ("close",)]

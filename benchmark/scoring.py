@@ -334,11 +334,11 @@ class Chota:
         sizes = np.stack([gt.heights, gt.widths], axis=1)[det.video].tolist()
         rles = []
         for k, (segmentation, size) in enumerate(zip(det.segmentations, sizes)):
-            # Fast path for the usual compressed RLE string of the frame's size; anything
-            # else goes through the full validation and conversion.
-            counts = segmentation.get("counts") if type(segmentation) is dict else None
-            if type(counts) is str and segmentation.get("size") == size:
-                rles.append({"size": size, "counts": counts.encode("ascii")})
+            # Fast path: a compressed RLE string of the frame's size is what pycocotools
+            # takes as is; anything else goes through the full validation and conversion.
+            if type(segmentation) is dict and type(segmentation.get("counts")) is str \
+                    and segmentation.get("size") == size:
+                rles.append(segmentation)
             else:
                 rles.append(self._rle(det, k, gt))
         return rles

@@ -99,10 +99,31 @@ class Detections:
 
 
 @dataclass
+class ImageTable:
+    """Image id -> (video index, frame position), as sorted arrays for vectorised lookups."""
+
+    ids: np.ndarray
+    video: np.ndarray
+    frame: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def locate(self, image_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(video, frame, found)`` of each id; video and frame are 0 where not found."""
+        if len(self.ids) == 0:
+            zeros = np.zeros(len(image_ids), dtype=np.int64)
+            return zeros, zeros, zeros.astype(bool)
+        at = np.minimum(np.searchsorted(self.ids, image_ids), len(self.ids) - 1)
+        found = self.ids[at] == image_ids
+        return np.where(found, self.video[at], 0), np.where(found, self.frame[at], 0), found
+
+
+@dataclass
 class GroundTruth:
     """Ground truth: the video table, the frame table and the detections.
 
-    ``image_ids`` maps each image id to its (video index, frame position); it is empty for
+    ``images`` maps each image id to its (video index, frame position); it is empty for
     per-track ground truth, which has no images.
     """
 
@@ -112,7 +133,8 @@ class GroundTruth:
     heights: np.ndarray
     widths: np.ndarray
     detections: Detections
-    image_ids: dict[int, tuple[int, int]] = field(default_factory=dict)
+    images: ImageTable = field(default_factory=lambda: ImageTable(
+        *(np.zeros(0, np.int64) for _ in range(3))))
     source: str = "<dict>"
     layout: str = "coco-video"
 
@@ -340,12 +362,13 @@ def _load_coco_video_gt(data: dict, annotations: list, name: str,
         i = int(order[np.flatnonzero(clash)[0] + 1])
         images_where.fail(i, "two images of one video share this frame position",
                           "frame_index" if has_index else "id")
-    image_table: dict[int, tuple[int, int]] = {}
-    for i, (image_id, v, f) in enumerate(zip(image_ids.tolist(), video_of_image.tolist(),
-                                             frame_of_image.tolist())):
-        if image_id in image_table:
-            images_where.fail(i, f"duplicate image id {image_id}", "id")
-        image_table[image_id] = (v, f)
+    by_id = np.argsort(image_ids, kind="stable")
+    repeated = np.flatnonzero(np.diff(image_ids[by_id]) == 0)
+    if len(repeated):
+        i = int(by_id[repeated[0] + 1])
+        images_where.fail(i, f"duplicate image id {int(image_ids[i])}", "id")
+    image_table = ImageTable(ids=image_ids[by_id], video=video_of_image[by_id],
+                             frame=frame_of_image[by_id])
     num_frames = np.bincount(video_of_image, minlength=len(videos)).astype(np.int64)
     heights, widths = _sizes(videos, images, video_of_image)
 
@@ -356,7 +379,7 @@ def _load_coco_video_gt(data: dict, annotations: list, name: str,
     return GroundTruth(
         video_ids=np.asarray([v["id"] for v in videos], dtype=np.int64),
         video_names=[str(v.get("name", v["id"])) for v in videos], num_frames=num_frames,
-        heights=heights, widths=widths, detections=detections, image_ids=image_table,
+        heights=heights, widths=widths, detections=detections, images=image_table,
         source=name, layout="coco-video")
 
 
@@ -374,18 +397,16 @@ def _sizes(videos: list[dict], images: list[dict] | None,
     return heights, widths
 
 
-def _per_frame_detections(records: list, where: _Where, image_table: dict[int, tuple[int, int]],
+def _per_frame_detections(records: list, where: _Where, image_table: ImageTable,
                           *, scores: bool, require_captions: bool,
                           video_ids: np.ndarray | None = None) -> Detections:
     image_ids = _int_column(records, "image_id", where)
     tracks = _int_column(records, "track_id", where)
-    located = [image_table.get(i) for i in image_ids.tolist()]
-    if any(loc is None for loc in located):
-        i = next(i for i, loc in enumerate(located) if loc is None)
+    video, frame, found = image_table.locate(image_ids)
+    if not found.all():
+        i = int(np.flatnonzero(~found)[0])
         where.fail(i, f"image_id {int(image_ids[i])} is not an image of the ground truth",
                    "image_id")
-    video = np.asarray([loc[0] for loc in located], dtype=np.int64)
-    frame = np.asarray([loc[1] for loc in located], dtype=np.int64)
     boxes, segmentations = _geometry(where, [r.get("bbox") for r in records],
                                      [r.get("segmentation") for r in records])
     captions = _caption_column(records, where, required=require_captions)
@@ -393,8 +414,16 @@ def _per_frame_detections(records: list, where: _Where, image_table: dict[int, t
     if video_ids is not None:
         # The optional video_id must agree with the image's video.
         given = [r.get("video_id") for r in records]
-        for i in np.flatnonzero([g is not None for g in given]).tolist():
-            if not _is_int(given[i]) or given[i] != video_ids[video[i]]:
+        present = np.fromiter((g is not None for g in given), dtype=bool, count=len(given))
+        if present.any():
+            rows = np.flatnonzero(present)
+            values = [given[i] for i in rows.tolist()]
+            if _types(values) <= {int}:
+                wrong = rows[np.asarray(values, dtype=np.int64) != video_ids[video[rows]]]
+            else:
+                wrong = [i for i, g in zip(rows.tolist(), values) if not _is_int(g)]
+            if len(wrong):
+                i = int(wrong[0])
                 where.fail(i, f"video_id {given[i]!r} disagrees with image_id "
                            f"{int(image_ids[i])}, which belongs to video "
                            f"{int(video_ids[video[i]])}", "video_id")
@@ -575,12 +604,12 @@ def load_predictions(source: Source, gt: GroundTruth, *,
         detections = _per_track_detections(data, where, video_index, gt.num_frames,
                                            scores=True, require_captions=require_captions)
     else:
-        if not gt.image_ids:
+        if not len(gt.images):
             raise InputError("per-frame predictions (with image_id) need ground truth with an "
                              "'images' table; this ground truth is per-track: give per-track "
                              "predictions (a 'segmentations'/'bboxes' list per track)",
                              source=name)
-        detections = _per_frame_detections(data, where, gt.image_ids, scores=True,
+        detections = _per_frame_detections(data, where, gt.images, scores=True,
                                            require_captions=require_captions,
                                            video_ids=gt.video_ids)
     _check_duplicates(detections)

@@ -191,3 +191,19 @@ def test_a_failed_run_stops_the_early_started_jvm(monkeypatch):
     # references, and stopped when the predictions turn out bad.
     assert events == [("start", ("meteor",)), ("prestart", None), ("prestart", ["a red dog"]),
                       ("close",)]
+
+
+def test_annotations_on_unknown_images_and_duplicate_images_are_named():
+    gt = gt_dict()
+    gt["annotations"][1]["image_id"] = 12
+    with pytest.raises(InputError) as info:
+        chota(gt, [pred()], caption_metrics=())
+    assert (info.value.record, info.value.field) == ("annotations[1]", "image_id")
+    empty = {"images": [], "annotations": [gt["annotations"][0]]}
+    with pytest.raises(InputError, match="not an image of the ground truth"):
+        chota(empty, [], caption_metrics=())
+    gt = gt_dict()
+    gt["images"].append({"id": 10, "video_id": 1, "frame_index": 2})
+    with pytest.raises(InputError, match="duplicate image id 10") as info:
+        chota(gt, [pred()], caption_metrics=())
+    assert info.value.record == "images[2]"

@@ -109,19 +109,23 @@ class CaptionMetrics:
     def prepare(self, candidate_pairs: Iterable[tuple[str, str]]) -> None:
         """Check the tools and start the JVM work whose result the run will wait for.
 
-        ``candidate_pairs``: the (reference, candidate) pairs :meth:`score` will probably be
-        asked for (e.g. every GT caption with every caption of a predicted track it overlaps).
-        METEOR: the JVM is started if any of them is not cached. SPICE: the uncached ones are
-        scored in a background thread (its CoreNLP start alone takes tens of seconds) and land
-        in the cache; :meth:`score` waits for it and runs SPICE again only for pairs it lacked.
-        Raises ToolMissingError at once (Java, jars) instead of after the matching.
+        ``candidate_pairs``: a superset of the (reference, candidate) pairs :meth:`score` will
+        be asked for (e.g. every GT caption with every predicted caption of the same video).
+        Only when NONE of them is cached (new predictions: the JVM will surely be needed) does
+        the work start now: METEOR's JVM, and SPICE scoring of the candidates in a background
+        thread (its CoreNLP start alone takes tens of seconds; results land in the cache and
+        :meth:`score` waits for it). A superset always holds pairs that never match, so "some
+        uncached" says nothing about a re-run; then :meth:`score` decides on the exact pairs
+        and a re-run of known predictions starts no JVM. Raises ToolMissingError at once
+        (Java, jars) instead of after the matching.
         """
         pairs = list(dict.fromkeys(candidate_pairs))
-        if "meteor" in self.metrics and self._misses("meteor", pairs)[1]:
+        if "meteor" in self.metrics and pairs and \
+                len(self._misses("meteor", pairs)[1]) == len(pairs):
             self._meteor_scorer()
         if "spice" in self.metrics:
             misses = self._misses("spice", pairs)[1]  # also resolves java and the CoreNLP jars
-            if misses and self._spice_job is None:
+            if pairs and len(misses) == len(pairs) and self._spice_job is None:
                 self._spice_job = threading.Thread(
                     target=self._prefetch_spice, args=(misses,), name="spice-prefetch", daemon=True
                 )

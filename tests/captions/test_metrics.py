@@ -39,8 +39,14 @@ def test_cached_pairs_need_no_jvm():
     metrics.prepare([("a dog", "a cat"), ("x", "y")])
     got = metrics.score("meteor", ["x", "a dog", "x"], ["y", "a cat", "y"])
     assert got.tolist() == [0.5, 0.25, 0.5]
+    # Candidates are a superset: one cached pair means a re-run, so nothing starts yet...
+    metrics.prepare([("a dog", "a cat"), ("new", "pair")])
+    # ...and the exact pairs decide: a pair really missing needs the JVM.
     with pytest.raises(ToolMissingError, match="METEOR needs Java"):
-        metrics.prepare([("a dog", "a cat"), ("new", "pair")])
+        metrics.score("meteor", ["new"], ["pair"])
+    # New predictions (no candidate cached) start the JVM at once, so Java is checked now.
+    with pytest.raises(ToolMissingError, match="METEOR needs Java"):
+        metrics.prepare([("new", "pair"), ("other", "one")])
     metrics.close()
     cache.close()
 

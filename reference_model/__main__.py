@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from benchmark.errors import BenchmarkError
+from benchmark.cli import run_command
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -107,12 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors print one line and exit with status 2."""
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except BenchmarkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

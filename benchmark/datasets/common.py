@@ -124,6 +124,28 @@ def xywh(value: Any, *, source: str, record_id: int | str | None, field: str) ->
     return box
 
 
+def frame_geometry(segmentations: list | None, bboxes: list | None, frame: int, height: int,
+                   width: int, *, source: str, record_id: int | str | None
+                   ) -> tuple[list[float], dict[str, Any] | None] | None:
+    """Box and mask of a per-track record on one frame: the given box wins, else the mask's
+    tight box; ``None`` when the object is absent (neither given).
+
+    Example:
+        >>> frame_geometry([[[1, 1, 3, 1, 3, 2, 1, 2]]], None, 0, 4, 4, source="x", record_id=0)[0]
+        [1.0, 1.0, 2.0, 1.0]
+    """
+    rle = None
+    if segmentations is not None:
+        rle = to_rle(segmentations[frame], height, width, source=source, record_id=record_id,
+                     field=f"segmentations[{frame}]")
+    box = bboxes[frame] if bboxes is not None else None
+    if box is not None:
+        return xywh(box, source=source, record_id=record_id, field=f"bboxes[{frame}]"), rle
+    if rle is not None:
+        return rle_bbox(rle), rle
+    return None
+
+
 def posix_path(path: str) -> str:
     """Normalise a file name written on Windows (``00001\\\\00000.jpg``) to forward slashes.
 

@@ -31,12 +31,12 @@ from typing import Any
 
 from benchmark.datasets.common import (
     GroundTruthBuilder,
+    frame_geometry,
     get_field,
     get_list,
     load_json,
     posix_path,
     progress,
-    rle_bbox,
     to_rle,
     xywh,
 )
@@ -111,15 +111,11 @@ def convert_lvvis(*, src: str | os.PathLike[str], show_progress: bool = True) ->
         caption = _caption(ann, source, where)
         extra = {"iscrowd": 1} if ann.get("iscrowd") else None
         for i, image_id in enumerate(image_ids):
-            rle = to_rle(segmentations[i], height, width, source=source, record_id=where,
-                         field=f"segmentations[{i}]")
-            box = bboxes[i] if bboxes is not None else None
-            if box is not None:
-                box = xywh(box, source=source, record_id=where, field=f"bboxes[{i}]")
-            elif rle is not None:
-                box = rle_bbox(rle)
-            else:
+            geometry = frame_geometry(segmentations, bboxes, i, height, width, source=source,
+                                      record_id=where)
+            if geometry is None:
                 continue
+            box, rle = geometry
             builder.add_annotation(image_id=image_id, track_id=track_id, category_id=category_id,
                                    bbox=box, segmentation=rle, caption=caption, extra=extra)
     return builder.to_dict(description="LV-VIS DVOC ground truth")

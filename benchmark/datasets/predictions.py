@@ -28,15 +28,13 @@ from collections import defaultdict
 from typing import Any
 
 from benchmark.datasets.common import (
+    frame_geometry,
     get_field,
     get_list,
     load_json,
     number,
     posix_path,
     progress,
-    rle_bbox,
-    to_rle,
-    xywh,
 )
 from benchmark.errors import InputError
 
@@ -118,17 +116,11 @@ def convert_predictions(pred: str | os.PathLike[str] | list[dict[str, Any]],
         for position in range(length):
             if position not in mapping:
                 continue  # not a GT frame (sparse benchmarks)
-            rle = None
-            if segmentations is not None:
-                rle = to_rle(segmentations[position], height, width, source=pred_source,
-                             record_id=index, field=f"segmentations[{position}]")
-            box = bboxes[position] if bboxes is not None else None
-            if box is not None:
-                box = xywh(box, source=pred_source, record_id=index, field=f"bboxes[{position}]")
-            elif rle is not None:
-                box = rle_bbox(rle)
-            else:
+            geometry = frame_geometry(segmentations, bboxes, position, height, width,
+                                      source=pred_source, record_id=index)
+            if geometry is None:
                 continue
+            box, rle = geometry
             record = {"image_id": mapping[position], "video_id": video_id, "track_id": track_id,
                       "category_id": category_id, "bbox": box}
             if rle is not None:

@@ -1,0 +1,41 @@
+"""Fixtures for the reference-model tests: the official code's golden bundles.
+
+The bundles (``../shared/golden/model``, about 80 MB, made by running the official
+CaptionFormer code) are not copied into the repository. Tests that need them read them from
+there, or from ``$DVOC_GOLDEN_MODEL_DIR``, and skip with that reason elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def golden_model_root() -> Path | None:
+    """The folder holding ``vidstg_tempagg/``, ``lvvis/`` and the manifests, if present."""
+    env = os.environ.get("DVOC_GOLDEN_MODEL_DIR")
+    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "golden" / "model"]:
+        if (candidate / "README.md").is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def golden_root() -> Path:
+    root = golden_model_root()
+    if root is None:
+        pytest.skip("official-code golden bundles not found (../shared/golden/model or $DVOC_GOLDEN_MODEL_DIR)")
+    return root
+
+
+@pytest.fixture(scope="session", params=["vidstg_tempagg", "lvvis"])
+def golden_bundle(request, golden_root: Path) -> Path:
+    """One golden bundle folder (config.json, state_dict.pt, input.pt, outputs.pt, results.json)."""
+    path = golden_root / request.param
+    if not (path / "outputs.pt").is_file():
+        pytest.skip(f"golden bundle {request.param} missing under {golden_root}")
+    return path

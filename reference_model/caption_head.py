@@ -1,20 +1,37 @@
-"""Captioning head: a BLIP-2 Q-Former reading mask-restricted features, projected into a
+"""Captioning heads: a BLIP-2 Q-Former reading mask-restricted features, projected into a
 causal language model (OPT), with detection-score-weighted temporal aggregation.
 
-For one object in one clip, the Q-Former's input tokens are the learned query tokens plus
-the projected object query; they cross-attend to the patch features of the caption head's own
-image encoder (a BLIP-2 ViT) over the T frames, restricted to the object's predicted mask.
-Its outputs, projected to the language model's embedding size, prefix the caption. For a track, ``T_agg`` clips sampled uniformly over the
-track are encoded and averaged with detection-score weights into one prefix, so the track
-gets one caption.
+Both heads are built from transformers' ``Blip2VisionModel`` (the BLIP-2 EVA ViT),
+``Blip2QFormerModel`` and ``OPTForCausalLM``:
+
+* :class:`CaptionHead` (``tiny`` and ``paper``, trainable). For one object in one clip, the
+  Q-Former's input tokens are the learned query tokens plus the projected object query; they
+  cross-attend to the patch features of the caption head's own image encoder over the T
+  frames, restricted to the object's predicted mask. Its outputs, projected to the language
+  model's embedding size, prefix the caption. For a track, ``T_agg`` clips sampled uniformly
+  over the track are encoded and averaged with detection-score weights into one prefix, so the
+  track gets one caption.
+* :class:`OfficialCaptionHead`: inference of the released CaptionFormer checkpoints, output
+  for output (see its docstring for the official conventions it reproduces).
 
 Example:
     >>> import torch
     >>> aggregation_plan(torch.tensor([0.9, 0.6, 0.8, 0.7, 0.5]), t_agg=3)
     (tensor([0, 2, 4]), tensor([0.4091, 0.3636, 0.2273]))
+    >>> box_attention_mask(torch.tensor([0.25, 0.5, 0.5, 0.5]), grid=4).view(4, 4).int()
+    tensor([[1, 1, 1, 1],
+            [1, 1, 1, 1],
+            [1, 0, 0, 1],
+            [1, 1, 1, 1]], dtype=torch.int32)
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,8 +41,20 @@ from transformers import (
     OPTForCausalLM,
 )
 
-from reference_model.config import ModelConfig
+from reference_model.config import CONFIGS, ModelConfig
+from reference_model.generation import BeamSearch
 from reference_model.pixel_decoder import normalise_images
+from reference_model.video_decoder import box_attention_blocked
+
+
+def pretrained_opt(path: str | Path, *, expected_hidden_size: int,
+                   dtype: torch.dtype | None = None) -> OPTForCausalLM:
+    """An OPT language model from a local transformers folder (``save_pretrained`` layout)."""
+    lm = OPTForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
+    if lm.config.word_embed_proj_dim != expected_hidden_size:
+        raise ValueError(f"{path}: OPT embedding size {lm.config.word_embed_proj_dim}, the caption head "
+                         f"projects to {expected_hidden_size}")
+    return lm
 
 
 def aggregation_plan(scores: torch.Tensor, *, t_agg: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,7 +120,7 @@ class CaptionHead(nn.Module):
 
     def load_language_model(self, path: str) -> None:
         """Replace the language model by pretrained weights from a local folder."""
-        self.lm = OPTForCausalLM.from_pretrained(path, local_files_only=True)
+        self.lm = pretrained_opt(path, expected_hidden_size=self.lm_proj.out_features)
         if self.cfg.freeze_lm:
             self.lm.requires_grad_(False)
 
@@ -165,3 +194,335 @@ class CaptionHead(nn.Module):
                     ids.append(token)
             result.append(ids)
         return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The official CaptionFormer captioning head (inference of the released checkpoints).
+
+# EVA ViT-g/14 (LAVIS ``create_eva_vit_g``) is transformers' default BLIP-2 vision config; the
+# official model reads 364 x 364 images. The default Q-Former config is BERT-base with
+# cross-attention every 2nd layer to 1408-wide features; OPT-2.7B is the ``paper`` language model.
+EVA_VIT_G_364 = dict(image_size=364)
+
+
+def box_attention_mask(box: torch.Tensor, *, grid: int) -> torch.Tensor:
+    """(g*g,) bool, True OUTSIDE the box: the official rasterisation on the EVA patch grid,
+    the same as the box-only decoder's cross-attention mask
+    (:func:`reference_model.video_decoder.box_attention_blocked`).
+
+    ``box`` = (x_min, y_min, w, h) as fractions of the padded frame.
+    """
+    return box_attention_blocked(box[None, None, None], (grid, grid))[0, 0]
+
+
+def mask_attention_mask(mask_logits: torch.Tensor, *, grid: int) -> torch.Tensor:
+    """(g*g,) bool, True where the object's mask is OFF: ``sigmoid(resize(logits)) < 0.5``.
+
+    ``mask_logits`` (h, w) are resized bilinearly (align_corners=False) to the EVA patch grid.
+    """
+    small = F.interpolate(mask_logits[None, None], size=grid, mode="bilinear", align_corners=False)
+    return small.sigmoid().flatten() < 0.5
+
+
+@dataclass
+class QFormerCall:
+    """One Q-Former call of a caption, kept for checks against the official intermediates."""
+
+    clip: int
+    frame: int
+    image: torch.Tensor  # (1, 3, s, s) EVA input
+    image_features: torch.Tensor  # (1, 1 + g*g, C) ln_vision(EVA(image))
+    attention_mask: torch.Tensor  # (1, g*g + 1) bool, the Q-Former's encoder_attention_mask
+    query_embeds: torch.Tensor  # (1, 1 + num_query_tokens, H)
+    output: torch.Tensor  # (1, 1 + num_query_tokens, H) last hidden state
+
+
+@dataclass
+class CaptionTrace:
+    """Intermediates of one track's caption (``OfficialCaptionHead.caption_tracks(trace=...)``)."""
+
+    track: int
+    calls: list[QFormerCall] = field(default_factory=list)
+    clip_scores: torch.Tensor | None = None  # (n,) S of the aggregated clips (video path only)
+    lm_inputs: torch.Tensor | None = None  # (1, 1 + num_query_tokens + 1, d) OPT inputs_embeds
+    token_ids: torch.Tensor | None = None  # (1, L) generated ids
+
+
+# Official key (after ``captioning_head.``) -> ours. Applied in order, first match wins; the
+# EVA q/v biases and the unused Q-Former position ids are handled in ``_convert_official``.
+_OFFICIAL_RENAMES = [
+    (r"visual_encoder\.cls_token$", "vision.embeddings.class_embedding"),
+    (r"visual_encoder\.pos_embed$", "vision.embeddings.position_embedding"),
+    (r"visual_encoder\.patch_embed\.proj\.", "vision.embeddings.patch_embedding."),
+    (r"visual_encoder\.blocks\.(\d+)\.norm(\d)\.", r"vision.encoder.layers.\1.layer_norm\2."),
+    (r"visual_encoder\.blocks\.(\d+)\.attn\.qkv\.weight$", r"vision.encoder.layers.\1.self_attn.qkv.weight"),
+    (r"visual_encoder\.blocks\.(\d+)\.attn\.proj\.", r"vision.encoder.layers.\1.self_attn.projection."),
+    (r"visual_encoder\.blocks\.(\d+)\.mlp\.", r"vision.encoder.layers.\1.mlp."),
+    (r"ln_vision\.", "vision.post_layernorm."),
+    (r"Qformer\.bert\.embeddings\.LayerNorm\.", "qformer.layernorm."),
+    (r"Qformer\.bert\.encoder\.layer\.(\d+)\.(attention|crossattention)\.self\.",
+     r"qformer.encoder.layer.\1.\2.attention."),
+    (r"Qformer\.bert\.encoder\.layer\.", "qformer.encoder.layer."),
+    (r"query_tokens$", "query_tokens"),
+    (r"obj_linear_proj\.", "object_proj."),
+    (r"opt_proj\.", "lm_proj."),
+    (r"opt_model\.", "lm."),
+]
+_EVA_QV_BIAS = re.compile(r"visual_encoder\.blocks\.(\d+)\.attn\.([qv])_bias$")
+# The official code deletes the Q-Former's word and position embeddings but keeps this buffer.
+_UNUSED_OFFICIAL = {"Qformer.bert.embeddings.position_ids"}
+# Parts of our module that may come from outside the checkpoint (see ``official_state_dict``).
+_EXTERNAL_PARTS = {"eva": ("vision.embeddings.", "vision.encoder."), "opt": ("lm.",)}
+
+
+def _convert_official(official: Mapping[str, torch.Tensor],
+                      expected: Collection[str]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Official keys (prefix removed) -> (our ``expected`` keys and tensors, official keys not consumed)."""
+    ours: dict[str, torch.Tensor] = {}
+    unconsumed = []
+    qv_bias: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in official.items():
+        if key in _UNUSED_OFFICIAL:
+            continue
+        bias = _EVA_QV_BIAS.match(key)
+        if bias:
+            qv_bias.setdefault(bias.group(1), {})[bias.group(2)] = value
+            continue
+        rule = next(((p, r) for p, r in _OFFICIAL_RENAMES if re.match(p, key)), None)
+        new_key = re.sub(rule[0], rule[1], key, count=1) if rule else None
+        if new_key in expected:
+            ours[new_key] = value
+        else:
+            unconsumed.append(key)
+    for layer, biases in qv_bias.items():
+        new_key = f"vision.encoder.layers.{layer}.self_attn.qkv.bias"
+        if set(biases) != {"q", "v"} or new_key not in expected:
+            unconsumed.extend(f"visual_encoder.blocks.{layer}.attn.{b}_bias" for b in biases)
+            continue
+        # EVA's attention has no key bias: the fused qkv bias is (q, 0, v).
+        ours[new_key] = torch.cat([biases["q"], torch.zeros_like(biases["q"]), biases["v"]])
+    return ours, unconsumed
+
+
+class OfficialCaptionHead(nn.Module):
+    """The released CaptionFormer captioning head (``Blip2OPTVideo`` at inference).
+
+    Official conventions reproduced as they are (fp32, CPU: every intermediate within 1e-5 of
+    the official code, identical token ids):
+
+    * Only tracks whose best per-clip score ``max_i S`` is at least ``score_threshold`` (0.3)
+      get a caption.
+    * EVA ViT-g reads one normalised, zero-padded frame, padding included, resized bilinearly
+      (align_corners=False) to ``image_size`` (364); the CLS token is kept and ``ln_vision``
+      (a separate LayerNorm, eps 1e-5; ``vision.post_layernorm`` here) follows.
+    * Q-Former tokens are ``[object_proj(object query); query_tokens]`` (object first). The
+      cross-attention mask is built on the g x g patch grid and is True OUTSIDE the object
+      (mask logits: ``sigmoid(bilinear resize) < 0.5``; boxes: outside the rasterised box), with
+      a True column appended at the END, and is passed as BERT's ``encoder_attention_mask``
+      where True means attend. So the Q-Former reads the background, and as EVA's CLS is
+      token 0, cell k's value applies to token k: CLS takes cell 0's, each patch its next
+      cell's, and the last patch is always read.
+    * EVA runs once per frame read and its features are shared by all tracks (the official
+      code reran it for each call, with the same result).
+    * ``aggregate`` (VidSTG, VLN: the official ``generate_video``): ``num_aggregated_clips``
+      calls at clips ``linspace(0, nclips - 1, n).long()`` (repeats included), their Q-Former
+      outputs averaged with ``w = S / (sum S + 1e-6)`` (or plainly, ``"arithmetic mean"``), then
+      ``lm_proj``. Otherwise (LV-VIS: ``generate``) the clip with the highest S.
+    * A clip of several frames is read at one frame ``torch.randint(0, Tc, (1,))`` drawn from the
+      global RNG per call (no draw for one-frame clips).
+    * OPT gets ``[lm_proj(prefix); embedding of BOS]`` (the empty prompt) and generates with
+      :class:`~reference_model.generation.BeamSearch` (transformers 4.28 rules; the ids start
+      with BOS, ``"\\n"`` = 50118 ends a caption).
+    * ``middle_clip`` (Table 8's middle-frame variant, the official ``test_agg_middle_clip`` /
+      ``middle_frame_captioning``): the clip ``(num_frames // clip_len) // 2`` instead.
+
+    Example:
+        >>> import torch
+        >>> head = OfficialCaptionHead(
+        ...     box_mode=True, aggregate=True, num_aggregated_clips=3, object_dim=16,
+        ...     num_query_tokens=4, generation=BeamSearch(max_length=5),
+        ...     vision_kwargs=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        ...                        num_attention_heads=2, image_size=28, patch_size=14),
+        ...     qformer_kwargs=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        ...                         intermediate_size=64, encoder_hidden_size=32),
+        ...     lm_kwargs=dict(vocab_size=50272, hidden_size=8, num_hidden_layers=1, ffn_dim=16,
+        ...                    num_attention_heads=2, word_embed_proj_dim=8)).eval()
+        >>> ids = head.caption_tracks(
+        ...     torch.randn(2, 3, 32, 32), frame_ranges=[(0, 1), (1, 2)],
+        ...     embeddings=[torch.randn(2, 16)] * 2, regions=[torch.rand(2, 1, 4)] * 2,
+        ...     scores=torch.tensor([[0.9, 0.5], [0.1, 0.2]]))
+        >>> ids[0].shape[0] <= 5, ids[0][0].item(), ids[1]
+        (True, 2, None)
+    """
+
+    def __init__(self, *, box_mode: bool, aggregate: bool, num_aggregated_clips: int = 32,
+                 aggregation: str = "weighted mean", middle_clip: bool = False,
+                 score_threshold: float = 0.3, object_dim: int = 256, num_query_tokens: int = 32,
+                 vision_kwargs: Mapping[str, Any] = EVA_VIT_G_364, ln_vision_eps: float = 1e-5,
+                 qformer_kwargs: Mapping[str, Any] | None = None, lm_kwargs: Mapping[str, Any] | None = None,
+                 generation: BeamSearch = BeamSearch()) -> None:
+        super().__init__()
+        if aggregation not in ("weighted mean", "arithmetic mean"):
+            raise ValueError(f"aggregation {aggregation!r}: 'weighted mean' or 'arithmetic mean'")
+        self.box_mode = box_mode
+        self.aggregate = aggregate
+        self.num_aggregated_clips = num_aggregated_clips
+        self.aggregation = aggregation
+        self.middle_clip = middle_clip
+        self.score_threshold = score_threshold
+        self.generation = generation
+        self.vision = Blip2VisionModel(Blip2VisionConfig(**vision_kwargs))
+        self.vision.post_layernorm.eps = ln_vision_eps  # ln_vision's eps, not the ViT's
+        self.qformer = Blip2QFormerModel(Blip2QFormerConfig(**(qformer_kwargs or {})))
+        hidden = self.qformer.config.hidden_size
+        self.query_tokens = nn.Parameter(torch.zeros(1, num_query_tokens, hidden))
+        self.object_proj = nn.Linear(object_dim, hidden)
+        self.lm = OPTForCausalLM(OPTConfig(**(lm_kwargs or CONFIGS["paper"].lm_kwargs)))
+        self.lm_proj = nn.Linear(hidden, self.lm.config.word_embed_proj_dim)
+
+    @property
+    def grid(self) -> int:
+        """Patches per side of the EVA input: the attention masks' grid."""
+        return self.vision.config.image_size // self.vision.config.patch_size
+
+    def image_features(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(3, H, W) normalised padded frame -> (EVA input (1, 3, s, s), features (1, 1 + g*g, C))."""
+        size = self.vision.config.image_size
+        image = F.interpolate(frame[None], size=(size, size), mode="bilinear", align_corners=False)
+        return image, self.vision(pixel_values=image).last_hidden_state
+
+    def attention_mask(self, region: torch.Tensor) -> torch.Tensor:
+        """Box (4,) or mask logits (h, w) -> (1, g*g + 1) bool Q-Former encoder_attention_mask."""
+        grid = self.grid
+        cells = box_attention_mask(region, grid=grid) if self.box_mode else mask_attention_mask(region, grid=grid)
+        return torch.cat([cells, cells.new_ones(1)])[None]
+
+    def query_embeds(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(D,) object query -> (1, 1 + num_query_tokens, H) Q-Former input tokens."""
+        return torch.cat([self.object_proj(embedding)[None, None], self.query_tokens], dim=1)
+
+    def lm_inputs(self, prefix: torch.Tensor) -> torch.Tensor:
+        """(1, L, H) Q-Former output -> (1, L + 1, d) OPT inputs: projected prefix, then BOS."""
+        bos = torch.full((1, 1), self.generation.bos_token_id, dtype=torch.long, device=prefix.device)
+        embeds = self.lm.get_input_embeddings()
+        return torch.cat([self.lm_proj(prefix).to(embeds.weight.dtype), embeds(bos)], dim=1)
+
+    def _clips_to_read(self, best_clip: int, frame_ranges: Sequence[tuple[int, int]]) -> list[int]:
+        if self.middle_clip:
+            clip_len = int(frame_ranges[0][1]) - int(frame_ranges[0][0])
+            return [int(frame_ranges[-1][1]) // clip_len // 2]
+        if self.aggregate:
+            n = len(frame_ranges)
+            return torch.linspace(0, n - 1, steps=self.num_aggregated_clips).long().tolist()
+        return [best_clip]
+
+    @torch.no_grad()
+    def caption_tracks(self, images: torch.Tensor, *, frame_ranges: Sequence[tuple[int, int]],
+                       embeddings: Sequence[torch.Tensor], regions: Sequence[torch.Tensor],
+                       scores: torch.Tensor, trace: list[CaptionTrace] | None = None) -> list[torch.Tensor | None]:
+        """One caption (token ids) per track, in track order; None for tracks not captioned.
+
+        ``images`` (T, 3, H, W): the normalised, zero-padded frames (only the frames read are
+        indexed). For each clip i, in time order: ``frame_ranges[i]`` = (first frame, end),
+        ``embeddings[i]`` (N, D) the tracks' object queries, ``regions[i]`` the tracks' boxes
+        (N, Tc, 4) or mask logits (N, Tc, h, w), all already reordered into tracks (track j of
+        every clip is the same object). ``scores`` (N, nclips): S. Returns for each track its
+        raw generated ids (L,), starting with BOS. ``trace``, if given, receives a
+        :class:`CaptionTrace` per captioned track. The global torch RNG is drawn as the
+        official code draws it (multi-frame clips only).
+        """
+        features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # frame -> EVA, shared by all tracks
+        captions: list[torch.Tensor | None] = []
+        best_score, best_clip = scores.max(dim=1)
+        for track in range(scores.shape[0]):
+            if best_score[track] < self.score_threshold:
+                captions.append(None)
+                continue
+            record = CaptionTrace(track=track)
+            clips = self._clips_to_read(int(best_clip[track]), frame_ranges)
+            outputs = []
+            for clip in clips:
+                start, end = (int(v) for v in frame_ranges[clip])
+                offset = int(torch.randint(0, end - start, (1,))) if end - start > 1 else 0
+                frame = start + offset
+                if frame not in features:
+                    features[frame] = self.image_features(images[frame])
+                image, image_features = features[frame]
+                mask = self.attention_mask(regions[clip][track, offset])
+                tokens = self.query_embeds(embeddings[clip][track])
+                output = self.qformer(query_embeds=tokens, encoder_hidden_states=image_features,
+                                      encoder_attention_mask=mask).last_hidden_state
+                outputs.append(output)
+                record.calls.append(QFormerCall(clip=clip, frame=frame, image=image, image_features=image_features,
+                                                attention_mask=mask, query_embeds=tokens, output=output))
+            stacked = torch.stack(outputs)  # (n, 1, L, H)
+            if not self.aggregate:
+                prefix = stacked[0]
+            elif self.aggregation == "weighted mean":
+                record.clip_scores = scores[track, clips]
+                weights = record.clip_scores / (record.clip_scores.sum() + 1e-6)
+                prefix = (stacked * weights[:, None, None, None].to(stacked.dtype)).sum(dim=0)
+            else:
+                prefix = stacked.mean(dim=0)
+            record.lm_inputs = self.lm_inputs(prefix)
+            record.token_ids = self.generation(self.lm, record.lm_inputs)
+            captions.append(record.token_ids[0])
+            if trace is not None:
+                trace.append(record)
+        return captions
+
+    def official_state_dict(self, official: Mapping[str, torch.Tensor], *, prefix: str = "captioning_head.",
+                            external: Collection[str] = ()) -> dict[str, torch.Tensor]:
+        """Our state dict from the official one (full key names, e.g. ``captioning_head.opt_proj.weight``).
+
+        ``external`` may name ``"eva"`` and/or ``"opt"``: parts the checkpoint may lack because
+        they are loaded afterwards from their own files (:meth:`load_eva_vit_g`,
+        :meth:`load_opt`); what the checkpoint has of them is still mapped. Raises ValueError
+        listing every official key under ``prefix`` not consumed and every key of ours not
+        produced (outside the external parts).
+        """
+        unknown_parts = set(external) - set(_EXTERNAL_PARTS)
+        if unknown_parts:
+            raise ValueError(f"unknown external parts {sorted(unknown_parts)}; choose from {sorted(_EXTERNAL_PARTS)}")
+        expected = self.state_dict()
+        ours, unconsumed = _convert_official(
+            {k[len(prefix):]: v for k, v in official.items() if k.startswith(prefix)}, expected)
+        optional = tuple(p for part in external for p in _EXTERNAL_PARTS[part])
+        missing = sorted(k for k in expected if k not in ours and not k.startswith(optional))
+        unconsumed = sorted(prefix + k for k in unconsumed)
+        if unconsumed or missing:
+            raise ValueError(f"official captioning head keys not consumed: {unconsumed}; "
+                             f"caption head keys not produced: {missing}")
+        return ours
+
+    def load_eva_vit_g(self, path: str | Path) -> list[str]:
+        """Load LAVIS's ``eva_vit_g.pth`` (EVA ViT-g/14 at 224 px) into the image encoder.
+
+        As the official ``create_eva_vit_g`` does, the position embeddings are resized
+        bicubically (align_corners=False) to this head's grid when they differ, and keys the
+        encoder lacks are skipped: they are returned. ``ln_vision`` is not in that file (it
+        comes with the checkpoint). Raises ValueError if an encoder weight is missing.
+        """
+        eva = torch.load(path, map_location="cpu", weights_only=True)
+        positions = eva.get("pos_embed")
+        if positions is not None and positions.shape[1] != 1 + self.grid ** 2:
+            side = int((positions.shape[1] - 1) ** 0.5)
+            patches = positions[:, 1:].float().reshape(1, side, side, -1).permute(0, 3, 1, 2)
+            patches = F.interpolate(patches, size=(self.grid, self.grid), mode="bicubic", align_corners=False)
+            eva = {**eva, "pos_embed": torch.cat([positions[:, :1].float(), patches.permute(0, 2, 3, 1).flatten(1, 2)],
+                                                 dim=1).to(positions.dtype)}
+        encoder = {k for k in self.state_dict() if k.startswith(_EXTERNAL_PARTS["eva"])}
+        ours, skipped = _convert_official({"visual_encoder." + k: v for k, v in eva.items()}, encoder)
+        missing = sorted(encoder - set(ours))
+        if missing:
+            raise ValueError(f"{path}: EVA weights missing for {missing}")
+        self.load_state_dict(ours, strict=False)
+        return [k.removeprefix("visual_encoder.") for k in skipped]
+
+    def load_opt(self, path: str | Path, *, dtype: torch.dtype = torch.float32) -> None:
+        """Replace the language model by a local transformers OPT folder (e.g. facebook/opt-2.7b).
+
+        The official code ran OPT in float16 (``dtype=torch.float16``); float32 reproduces its
+        CPU outputs.
+        """
+        self.lm = pretrained_opt(path, expected_hidden_size=self.lm_proj.out_features, dtype=dtype)

@@ -1,9 +1,13 @@
-"""Model and training configurations: ``tiny`` (trains on 2 CPU cores) and ``paper``.
+"""Model and training configurations: ``tiny`` (trains on 2 CPU cores), ``paper``, and the
+official released models ``vidstg-tempagg``, ``vidstg``, ``lvvis``, ``vln``, ``bensmot``.
 
 A configuration is a frozen dataclass so that it can be stored in a checkpoint as a plain
 dict and rebuilt exactly. ``paper`` follows MaskCaptioner (arXiv 2510.14904, appendix A.4.3):
 Swin-B backbone, 100 queries, hidden 256, 10 decoder layers, 12-layer BLIP-2 Q-Former,
 OPT-2.7B, training clips of T=2 and per-dataset inference settings (``PAPER_INFERENCE``).
+The official configurations reproduce the released CaptionFormer checkpoints' inference
+(GitHub gabfstr/CaptionFormer, ``configs/eval/*.yaml``): they are the same modules with the
+switches below set to the official behaviour (``official=True`` marks them).
 
 Example:
     >>> cfg = get_config("tiny")
@@ -78,6 +82,39 @@ class ModelConfig:
     weight_lm: float = 1.0
     no_object_weight: float = 0.1
     num_points: int = 12544
+    # --- The released checkpoints' structure and inference (official CaptionFormer). ---
+    # True: the official modules' variants below, frames normalised as (x - mean) / std on
+    # the 0-255 scale and zero-padded afterwards, the official tracking, captioning and
+    # post-processing (reference_model/official.py).
+    official: bool = False
+    # "mask": a mask branch (mask features, mask head); "box": box-only, the decoder's
+    # cross-attention follows each query's box.
+    mode: str = "mask"
+    # Backbone stages feeding the pixel decoder: res3-res5 (box) or res2-res5 (mask, the
+    # res2 level only feeds the mask features).
+    backbone_stages: tuple[str, ...] = ("res2", "res3", "res4", "res5")
+    pixel_decoder_ffn: int = 1024
+    # "normalised" (ours) or "sine3d" (the official 3D sine encoding).
+    decoder_position_encoding: str = "normalised"
+    # "linear" or "zero_shot" (official LV-VIS / VidSTG: cosine to CLIP text embeddings after
+    # a cross-attention to per-frame CLIP image features). Official heads have C + 1 columns.
+    class_head: str = "linear"
+    clip_feature_dim: int = 512
+    # Inference (official): short-edge resize capped at max_size on the long edge, PIL bilinear.
+    max_size: int = 1333
+    # "vote" (memory of t_match tracked clips, top-k_match votes) or "hungarian" (previous clip).
+    tracker: str = "vote"
+    caption_threshold: float = 0.3
+    # Which clips a track's caption reads (MaskCaptioner Table 8): "weighted-mean" of t_agg
+    # clips' Q-Former outputs with S / (sum S + 1e-6), their plain "mean", the "best" clip
+    # (highest S; one random frame of it) or the "middle" clip of the video.
+    caption_mode: str = "weighted-mean"
+    num_beams: int = 5
+    max_caption_length: int = 30
+    presence_threshold: float = 0.2
+    hysteresis: tuple[float, float, int] | None = None
+    top_k_tracks: int = 50
+    per_frame_score_threshold: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form stored in checkpoints."""
@@ -85,7 +122,11 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (JSON lists become the tuples the fields hold)."""
+        data = dict(data)
+        for key in ("backbone_stages", "hysteresis"):
+            if isinstance(data.get(key), list):
+                data[key] = tuple(data[key])
         return cls(**data)
 
 
@@ -171,7 +212,44 @@ PAPER_INFERENCE: dict[str, dict[str, int]] = {
     "bensmot": dict(clip_len_infer=1, t_match=40, k_match=7, t_agg=8),
 }
 
-CONFIGS: dict[str, ModelConfig] = {"tiny": _TINY, "paper": _PAPER}
+# The released checkpoints (GitHub gabfstr/CaptionFormer, configs/_base.yaml and
+# configs/eval/*.yaml): Swin-B, 100 queries, 10 decoder layers of which 9 run (the official
+# code counts the prediction on the learned queries as one), a 6-layer deformable encoder
+# with a 1024-wide FFN, EVA ViT-g at 364 px, a BERT-base Q-Former, OPT-2.7B, beam search 5.
+_OFFICIAL = dataclasses.replace(
+    _PAPER,
+    name="official",
+    official=True,
+    backbone_kwargs=dict(embed_dim=128, depths=[2, 2, 18, 2], num_heads=[4, 8, 16, 32], window_size=12),
+    pixel_decoder_layers=6,
+    decoder_layers=9,
+    box_head_layers=2,
+    caption_vision_kwargs=dict(hidden_size=1408, num_hidden_layers=39, num_attention_heads=16,
+                               intermediate_size=6144, image_size=364, patch_size=14),
+    decoder_position_encoding="sine3d",
+    clip_len_infer=1,
+    max_caption_tokens=32,
+)
+
+
+def _official(name: str, **values: Any) -> ModelConfig:
+    return dataclasses.replace(_OFFICIAL, name=name, **values)
+
+
+_BOX = dict(mode="box", backbone_stages=("res3", "res4", "res5"))
+_OFFICIAL_CONFIGS = {
+    "vidstg-tempagg": _official("vidstg-tempagg", num_classes=80, class_head="zero_shot", **_BOX,
+                                t_match=100, k_match=7, t_agg=32, hysteresis=(0.4, 0.85, 3)),
+    "vidstg": _official("vidstg", num_classes=80, class_head="zero_shot", **_BOX, t_match=100,
+                        k_match=7, caption_mode="best", hysteresis=(0.4, 0.85, 3)),
+    "lvvis": _official("lvvis", num_classes=1196, class_head="zero_shot", clip_len_infer=5,
+                       tracker="hungarian", caption_mode="best", per_frame_score_threshold=0.5),
+    "vln": _official("vln", num_classes=1, t_match=20, k_match=5, t_agg=8, hysteresis=(0.3, 0.9, 5)),
+    "bensmot": _official("bensmot", num_classes=1, **_BOX, t_match=40, k_match=7, t_agg=8,
+                         hysteresis=(0.3, 0.8, 5), max_caption_tokens=200, max_caption_length=200),
+}
+
+CONFIGS: dict[str, ModelConfig] = {"tiny": _TINY, "paper": _PAPER, **_OFFICIAL_CONFIGS}
 
 
 def get_config(name: str, *, dataset: str | None = None, **overrides: Any) -> ModelConfig:

@@ -37,6 +37,9 @@ class VideoSource:
     name: str
     gt: dict
     render: Callable[[int], np.ndarray]
+    # Reads some frames of a video without the others ((video id, frame positions) -> (n, H,
+    # W, 3)); sources without it render the whole video.
+    read: Callable[[int, list[int]], np.ndarray] | None = None
     videos: dict[int, dict] = field(init=False)
     frame_images: dict[int, list[dict]] = field(init=False)
     _cache: dict[int, np.ndarray] = field(init=False, default_factory=dict)
@@ -59,6 +62,13 @@ class VideoSource:
         if video_id not in self._cache:
             self._cache[video_id] = np.asarray(self.render(video_id))
         return self._cache[video_id]
+
+    def frame_slice(self, video_id: int, positions: list[int]) -> np.ndarray:
+        """(n, H, W, 3) uint8 frames at ``positions`` (0-based, in frame order), read one by
+        one where the source can, so that long videos never sit in memory whole."""
+        if self.read is not None:
+            return np.asarray(self.read(video_id, positions))
+        return self.frames(video_id)[positions]
 
 
 def _parse_synthetic(spec: str) -> dict[str, int]:
@@ -92,13 +102,25 @@ def load_source(spec: str | Path) -> VideoSource:
         raise InputError(f"not valid JSON: {exc}", source=str(gt_path)) from None
     root = gt_path.parent / gt.get("info", {}).get("image_root", "JPEGImages")
 
-    def render(video_id: int) -> np.ndarray:
-        from PIL import Image
+    def read(video_id: int, positions: list[int]) -> np.ndarray:
+        from PIL import Image, UnidentifiedImageError
 
         images = source.frame_images[video_id]
-        return np.stack([np.asarray(Image.open(root / im["file_name"]).convert("RGB")) for im in images])
+        frames = []
+        for i in positions:
+            path = root / images[i]["file_name"]
+            try:
+                with Image.open(path) as image:
+                    frames.append(np.asarray(image.convert("RGB")))
+            except (OSError, UnidentifiedImageError) as exc:
+                raise InputError(f"cannot read frame: {exc}", source=str(path), record=images[i].get("id"),
+                                 field="file_name") from None
+        return np.stack(frames)
 
-    source = VideoSource(name=str(gt_path), gt=gt, render=render)
+    def render(video_id: int) -> np.ndarray:
+        return read(video_id, list(range(len(source.frame_images[video_id]))))
+
+    source = VideoSource(name=str(gt_path), gt=gt, render=render, read=read)
     return source
 
 

@@ -41,11 +41,50 @@ class ClassHead(nn.Module):
         return emb @ self.class_embeddings.T * self.logit_scale + self.logit_bias
 
 
+class ZeroShotClassHead(nn.Module):
+    """The official open-vocabulary classifier (OVFormer's, used by the LV-VIS and VidSTG
+    checkpoints): queries are projected to CLIP's 512-d space, cross-attend to the clip's
+    per-frame CLIP image features, and are scored by ``temperature`` x cosine against the
+    class-name text embeddings. The last of the C + 1 columns ("no class") is all zeros.
+
+    ``class_embeddings`` (C, E): the released text embeddings (``fg_bg_5_10_*_ens.npy``);
+    a converted checkpoint carries them already normalised, so they are a buffer.
+
+    Example:
+        >>> head = ZeroShotClassHead(hidden_dim=8, class_embeddings=torch.eye(4)[:3], num_heads=2)
+        >>> head(torch.zeros(1, 5, 8), torch.zeros(2, 4)).shape
+        torch.Size([1, 5, 4])
+    """
+
+    def __init__(self, *, hidden_dim: int, class_embeddings: torch.Tensor, num_heads: int = 8,
+                 temperature: float = 50.0) -> None:
+        super().__init__()
+        dim = class_embeddings.shape[1]
+        self.proj = nn.Sequential(nn.Linear(hidden_dim, dim // 2), nn.ReLU(), nn.Linear(dim // 2, dim))
+        self.cross_attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+        self.temperature = temperature
+        weight = torch.cat([class_embeddings.float().T, torch.zeros(dim, 1)], dim=1)
+        self.register_buffer("weight", nn.functional.normalize(weight, dim=0))
+
+    def forward(self, queries: torch.Tensor, image_features: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) queries and the clip's (T, E) CLIP image features -> (B, N, C + 1) logits."""
+        x = self.proj(queries)
+        memory = image_features.to(x.dtype)[None].expand(x.shape[0], -1, -1)
+        x = self.norm(x + self.cross_attn(x, memory, memory)[0])
+        x = self.temperature * nn.functional.normalize(x, dim=-1)
+        return x @ self.weight
+
+
 class BoxHead(nn.Module):
     """Per-frame boxes from the clip query: an MLP on (query + sine(frame time)).
 
     Adding the frame's time embedding lets one clip-level query regress a different box per
     frame and works for any clip length T. Output: normalised (cx, cy, w, h) in [0, 1].
+
+    ``official=True`` is the released checkpoints' head: the same query for every frame (no
+    time embedding) and the raw MLP output read as (x_min, y_min, w, h) fractions of the
+    padded frame, no sigmoid.
 
     With ``mask_anchor`` (our addition, see README) the head regresses a correction to the
     box implied by the query's predicted mask of that frame: the mask's centroid and
@@ -53,15 +92,21 @@ class BoxHead(nn.Module):
     The mask is detached, so box losses never move the masks.
     """
 
-    def __init__(self, *, hidden_dim: int, num_layers: int, mask_anchor: bool = False) -> None:
+    def __init__(self, *, hidden_dim: int, num_layers: int, mask_anchor: bool = False,
+                 official: bool = False) -> None:
         super().__init__()
+        if official and mask_anchor:
+            raise ValueError("the official box head has no mask anchor")
         self.hidden_dim = hidden_dim
+        self.official = official
         self.mlp = MLP(hidden_dim, hidden_dim, 4, num_layers)
         self.anchor_proj = nn.Linear(4, hidden_dim) if mask_anchor else None
 
     def forward(self, queries: torch.Tensor, num_frames: int,
                 mask_logits: torch.Tensor | None = None) -> torch.Tensor:
         """(B, N, D) queries (and (B, N, T, h, w) mask logits) -> (B, N, T, 4)."""
+        if self.official:
+            return self.mlp(queries[:, :, None, :].expand(-1, -1, num_frames, -1))
         times = (torch.arange(num_frames, device=queries.device, dtype=torch.float32) + 0.5) / num_frames
         per_frame = queries[:, :, None, :] + sine_embedding(times, self.hidden_dim).to(queries.dtype)
         if self.anchor_proj is None or mask_logits is None:

@@ -18,7 +18,6 @@ from collections import defaultdict
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from torch.nn import functional as F
 from tqdm import tqdm
 
@@ -26,12 +25,8 @@ from reference_model.caption_head import aggregation_plan
 from reference_model.data import Resize, VideoSource
 from reference_model.losses import box_cxcywh_to_xyxy
 from reference_model.model import MaskCaptioner
+from reference_model.postprocess import encode_masks
 from reference_model.tracker import TopKTracker
-
-
-def _encode_mask(mask: np.ndarray) -> dict:
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
 @torch.no_grad()
@@ -79,7 +74,7 @@ def predict_video(model: MaskCaptioner, frames: np.ndarray, *, image_ids: list[i
                 records[slot].append({
                     "image_id": int(image_ids[start + k]), "video_id": int(video_id),
                     "track_id": int(video_id) * 1000 + slot + 1, "category_id": int(category_ids[labels[j]]),
-                    "bbox": [x0, y0, x1 - x0, y1 - y0], "segmentation": _encode_mask(masks[j, k]),
+                    "bbox": [x0, y0, x1 - x0, y1 - y0], "segmentation": encode_masks(torch.from_numpy(masks[j, k][None]))[0],
                     "score": score,
                 })
     slots = [s for s in records if records[s]]

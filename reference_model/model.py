@@ -13,17 +13,51 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import re
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from reference_model.caption_head import CaptionHead
+from reference_model.caption_head import CaptionHead, OfficialCaptionHead
 from reference_model.config import ModelConfig
-from reference_model.heads import BoxHead, ClassHead, clip_score
+from reference_model.generation import BeamSearch
+from reference_model.heads import BoxHead, ClassHead, ZeroShotClassHead, clip_score
 from reference_model.matcher import ClipTargets, LayerPrediction
-from reference_model.pixel_decoder import PixelDecoder
+from reference_model.official_keys import map_official
+from reference_model.pixel_decoder import OfficialPixelDecoder, PixelDecoder
 from reference_model.video_decoder import MLP, VideoTransformerDecoder
+
+
+# The official predictor (``sem_seg_head.predictor.``) holds the video decoder and the
+# prediction heads; its input projections are identities (features are already 256 wide).
+_LAYER = r"transformer_{}_layers\.(\d+)\."
+_PREDICTOR_RULES = {
+    "decoder.": [
+        (_LAYER.format("cross_attention") + r"multihead_attn\.(.+)", r"layers.\1.cross.\2"),
+        (_LAYER.format("cross_attention") + r"norm\.(.+)", r"layers.\1.norms.0.\2"),
+        (_LAYER.format("self_attention") + r"self_attn\.(.+)", r"layers.\1.self_attn.\2"),
+        (_LAYER.format("self_attention") + r"norm\.(.+)", r"layers.\1.norms.1.\2"),
+        (_LAYER.format("ffn") + r"linear1\.(.+)", r"layers.\1.ffn.0.\2"),
+        (_LAYER.format("ffn") + r"linear2\.(.+)", r"layers.\1.ffn.2.\2"),
+        (_LAYER.format("ffn") + r"norm\.(.+)", r"layers.\1.norms.2.\2"),
+        (r"decoder_norm\.(.+)", r"norm.\1"),
+        (r"query_embed\.(.+)", r"query_pos.\1"),
+        (r"(query_feat|level_embed|mask_embed)\.(.+)", r"\1.\2"),
+    ],
+    "class_head.": [
+        (r"class_embed\.zs_weight", "weight"),
+        (r"class_embed\.linear\.(\d)\.(.+)", r"proj.\1.\2"),
+        (r"class_embed\.cross_attention\.multihead_attn\.(.+)", r"cross_attn.\1"),
+        (r"class_embed\.cross_attention\.norm\.(.+)", r"norm.\1"),
+        (r"class_embed\.(weight|bias)", r"proj.\1"),
+    ],
+    "objectness_head.": [(r"object_embed\.(.+)", r"\1")],
+    "box_head.": [(r"box_embed\.(.+)", r"mlp.\1")],
+}
+# Loss weights of the official training criterion: not part of the model.
+_TRAINING_ONLY = ("criterion.",)
 
 
 @dataclass
@@ -35,55 +69,174 @@ class ClipOutput:
     raw_queries: torch.Tensor  # (B, N, D) before it
     scores: torch.Tensor  # (B, N) per-clip score S
     clips: torch.Tensor  # (B, T, 3, H, W) the input, for the caption head's image encoder
+    # Official configurations: the backbone and pixel-decoder outputs, kept for golden checks.
+    features: dict[str, torch.Tensor] | None = None
+    levels: list[torch.Tensor] | None = None
+    mask_features: torch.Tensor | None = None
+
+
+_CAPTION_MODES = ("weighted-mean", "mean", "best", "middle")
+
+
+def official_caption_head(config: ModelConfig) -> OfficialCaptionHead:
+    """The released checkpoints' caption head for an official configuration.
+
+    Example:
+        >>> from reference_model.config import get_config
+        >>> official_caption_head(get_config("lvvis", caption_mode="all"))
+        Traceback (most recent call last):
+        ValueError: caption_mode must be one of ('weighted-mean', 'mean', 'best', 'middle'), got 'all'
+    """
+    if config.caption_mode not in _CAPTION_MODES:
+        raise ValueError(f"caption_mode must be one of {_CAPTION_MODES}, got {config.caption_mode!r}")
+    return OfficialCaptionHead(
+        box_mode=config.mode == "box",
+        aggregate=config.caption_mode != "best",
+        num_aggregated_clips=config.t_agg,
+        aggregation="arithmetic mean" if config.caption_mode == "mean" else "weighted mean",
+        middle_clip=config.caption_mode == "middle",
+        score_threshold=config.caption_threshold,
+        object_dim=config.hidden_dim,
+        num_query_tokens=config.num_query_tokens,
+        vision_kwargs=config.caption_vision_kwargs,
+        qformer_kwargs=dict(
+            hidden_size=config.qformer_hidden, num_hidden_layers=config.qformer_layers,
+            num_attention_heads=config.qformer_heads, intermediate_size=config.qformer_intermediate,
+            cross_attention_frequency=config.qformer_cross_attention_frequency,
+            encoder_hidden_size=config.caption_vision_kwargs["hidden_size"]),
+        lm_kwargs=config.lm_kwargs,
+        generation=BeamSearch(num_beams=config.num_beams, max_length=config.max_caption_length),
+    )
 
 
 class MaskCaptioner(nn.Module):
-    """The full model; ``forward`` runs the detector, :meth:`caption_loss` the caption head."""
+    """The full model; ``forward`` runs the detector, :meth:`caption_loss` the caption head.
 
-    def __init__(self, *, config: ModelConfig, vocab_size: int, pad_token_id: int,
-                 bos_token_id: int, eos_token_id: int,
-                 class_embeddings: torch.Tensor | None = None) -> None:
+    Official configurations (``config.official``) need no tokenizer ids (OPT's are fixed) and
+    take the released checkpoints through :meth:`official_state_dict`; ``empty_caption_head``
+    builds their caption head on the meta device (no memory, no initialisation: EVA ViT-g and
+    OPT-2.7B take minutes and 16 GB to initialise) for ``load_state_dict(..., assign=True)``.
+    """
+
+    def __init__(self, *, config: ModelConfig, vocab_size: int | None = None, pad_token_id: int | None = None,
+                 bos_token_id: int | None = None, eos_token_id: int | None = None,
+                 class_embeddings: torch.Tensor | None = None, empty_caption_head: bool = False) -> None:
         super().__init__()
         self.cfg = config
         d = config.hidden_dim
-        self.pixel_decoder = PixelDecoder(config=config)
+        if config.official:
+            self.pixel_decoder = OfficialPixelDecoder(
+                **{k: config.backbone_kwargs[k] for k in ("embed_dim", "depths", "num_heads", "window_size")},
+                stages=config.backbone_stages, encoder_layers=config.pixel_decoder_layers,
+                mask_branch=config.mode == "mask", hidden_dim=d, encoder_heads=config.num_heads,
+                encoder_ffn_dim=config.pixel_decoder_ffn,
+            )
+        else:
+            self.pixel_decoder = PixelDecoder(config=config)
         self.decoder = VideoTransformerDecoder(
             hidden_dim=d, num_queries=config.num_queries, num_layers=config.decoder_layers,
             num_heads=config.num_heads, dim_feedforward=config.dim_feedforward,
+            position_encoding=config.decoder_position_encoding, mask_branch=config.mode == "mask",
         )
-        self.class_head = ClassHead(hidden_dim=d, num_classes=config.num_classes, class_embeddings=class_embeddings)
+        if config.class_head == "zero_shot":
+            if class_embeddings is None:  # replaced by the checkpoint's buffer
+                class_embeddings = torch.zeros(config.num_classes, config.clip_feature_dim)
+            self.class_head = ZeroShotClassHead(hidden_dim=d, class_embeddings=class_embeddings,
+                                                num_heads=config.num_heads)
+        else:
+            # The official linear head has a "no class" column, which scores ignore.
+            self.class_head = ClassHead(hidden_dim=d, num_classes=config.num_classes + int(config.official),
+                                        class_embeddings=class_embeddings)
         self.objectness_head = MLP(d, d, 2, 2)
-        self.box_head = BoxHead(hidden_dim=d, num_layers=config.box_head_layers,
-                                mask_anchor=config.box_head_mask_anchor)
+        # Official mask models predict no boxes (the benchmark takes them from the masks).
+        self.box_head = None if config.official and config.mode == "mask" else BoxHead(
+            hidden_dim=d, num_layers=config.box_head_layers, mask_anchor=config.box_head_mask_anchor,
+            official=config.official)
+        if config.official:
+            with torch.device("meta") if empty_caption_head else contextlib.nullcontext():
+                self.caption_head = official_caption_head(config)
+            return
         self.caption_head = CaptionHead(
             config=config, vocab_size=vocab_size, pad_token_id=pad_token_id,
             bos_token_id=bos_token_id, eos_token_id=eos_token_id,
         )
+
+    def official_state_dict(self, official: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Our state dict from an official CaptionFormer state dict (official configurations).
+
+        Every official key must map and every key of ours must be produced; otherwise a
+        ValueError lists all that do not fit (see ``official_keys.map_official``).
+        """
+        if not self.cfg.official:
+            raise ValueError(f"config {self.cfg.name!r} is not an official configuration")
+        known = ("backbone.", "sem_seg_head.pixel_decoder.", "sem_seg_head.predictor.", "captioning_head.")
+        stray = sorted(k for k in official if not k.startswith(known + _TRAINING_ONLY))
+        if stray:
+            raise ValueError(f"official keys of no known module ({len(stray)}): {stray}")
+        ours = self.state_dict()
+        result = {"pixel_decoder." + k: v for k, v in self.pixel_decoder.official_state_dict(official).items()}
+        result.update({"caption_head." + k: v for k, v in self.caption_head.official_state_dict(official).items()})
+        predictor = {k: v for k, v in ours.items() if k.split(".")[0] in {p[:-1] for p in _PREDICTOR_RULES}}
+        # Each official name belongs to exactly one of our modules: the first table that matches.
+        owner = {}
+        for key in official:
+            if key.startswith("sem_seg_head.predictor."):
+                rest = key[len("sem_seg_head.predictor."):]
+                owner[key] = next((p for p, table in _PREDICTOR_RULES.items()
+                                   if any(re.fullmatch(pat, rest) for pat, _ in table)), None)
+        for prefix, table in _PREDICTOR_RULES.items():
+            part = {k: v for k, v in official.items() if owner.get(k) == prefix}
+            mine = {k: v for k, v in predictor.items() if k.startswith(prefix)}
+            result.update(map_official(part, {"sem_seg_head.predictor.": (prefix, table)}, mine,
+                                       what=f"predictor ({prefix[:-1]})"))
+        unowned = sorted(k for k, p in owner.items() if p is None)
+        if unowned:
+            raise ValueError(f"official predictor keys not used ({len(unowned)}): {unowned}")
+        return result
 
     def detector_parameters(self) -> list[nn.Parameter]:
         """Everything but the caption head (frozen in the second training stage)."""
         head = {id(p) for p in self.caption_head.parameters()}
         return [p for p in self.parameters() if id(p) not in head]
 
-    def forward(self, clips: torch.Tensor) -> ClipOutput:
-        """``clips``: (B, T, 3, H, W) floats in [0, 1], H and W multiples of 32."""
+    def forward(self, clips: torch.Tensor, clip_features: torch.Tensor | None = None) -> ClipOutput:
+        """``clips``: (B, T, 3, H, W), H and W multiples of 32: floats in [0, 1], or for
+        official configurations frames already normalised and zero-padded (see
+        ``official.preprocess``). ``clip_features`` (T, E): the clip's per-frame CLIP image
+        features, which the zero-shot class head reads."""
         b, t = clips.shape[:2]
-        levels, mask_features = self.pixel_decoder(clips.flatten(0, 1))
+        features = None
+        if self.cfg.official:
+            features = self.pixel_decoder.backbone_features(clips.flatten(0, 1))
+            levels, mask_features = self.pixel_decoder.decode(features)
+        else:
+            levels, mask_features = self.pixel_decoder(clips.flatten(0, 1))
         levels = [x.view(b, t, *x.shape[1:]) for x in levels]
-        mask_features = mask_features.view(b, t, *mask_features.shape[1:])
-        outs = self.decoder(levels, mask_features)
+        if mask_features is not None:
+            mask_features = mask_features.view(b, t, *mask_features.shape[1:])
+        box_head = self.box_head if self.cfg.mode == "box" else None
+        outs = self.decoder(levels, mask_features, box_head=box_head)
+        if self.cfg.class_head == "zero_shot":
+            if clip_features is None:
+                raise ValueError("the zero-shot class head needs the clip's CLIP image features")
+            classify = lambda q: self.class_head(q, clip_features)  # noqa: E731
+        else:
+            classify = self.class_head
         layers = [
             LayerPrediction(
-                class_logits=self.class_head(o.queries),
+                class_logits=classify(o.queries),
                 objectness=self.objectness_head(o.queries),
                 masks=o.masks,
-                boxes=self.box_head(o.queries, t, o.masks),
+                boxes=o.boxes if o.boxes is not None or self.box_head is None
+                else self.box_head(o.queries, t, o.masks),
             )
             for o in outs
         ]
         last = layers[-1]
+        class_logits = last.class_logits[..., :-1] if self.cfg.official else last.class_logits
         return ClipOutput(layers=layers, queries=outs[-1].queries, raw_queries=outs[-1].raw_queries,
-                          scores=clip_score(last.class_logits, last.objectness), clips=clips)
+                          scores=clip_score(class_logits, last.objectness), clips=clips,
+                          features=features, levels=levels, mask_features=mask_features)
 
     def caption_inputs(self, out: ClipOutput, batch_index: torch.Tensor,
                        query_index: torch.Tensor) -> torch.Tensor:

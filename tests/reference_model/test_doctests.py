@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["config", "pixel_decoder", "video_decoder", "heads", "losses", "matcher", "tracker",
-           "caption_head", "tokenizer", "model", "data"]
+           "caption_head", "tokenizer", "model", "data", "postprocess", "official", "official_keys",
+           "generation"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -22,9 +22,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
-__all__ = ["atomic_save_figure", "atomic_write_bytes", "atomic_write_text", "write_json_atomic"]
+__all__ = ["atomic_save_figure", "atomic_stream", "atomic_write_bytes", "atomic_write_text", "write_json_atomic"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -39,12 +40,25 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         >>> oct(out.stat().st_mode & 0o777)
         '0o644'
     """
+    return atomic_stream(path, lambda handle: handle.write(data))
+
+
+def atomic_stream(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any]) -> Path:
+    """:func:`atomic_write_bytes` for data too large to hold twice: ``write(handle)`` writes
+    straight into the temporary file (e.g. ``lambda f: torch.save(state, f)``).
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "b.bin"
+        >>> atomic_stream(out, lambda f: f.write(b"streamed")).read_bytes()
+        b'streamed'
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp creates 0o600; outputs are meant to be shared (served, committed, mounted).

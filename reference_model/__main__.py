@@ -1,10 +1,16 @@
-"""``python -m reference_model train|predict``: the MaskCaptioner reference model's commands.
+"""``python -m reference_model train|predict|convert-official|golden-check``: the
+MaskCaptioner reference model's commands.
 
 Example:
     $ python -m reference_model train --config tiny --data synthetic:num_videos=64,seed=0 --out runs/tiny
     $ python -m reference_model predict --checkpoint runs/tiny/checkpoint.pt \\
           --data synthetic:num_videos=16,seed=1 --out preds.json
     $ benchmark score --gt val/gt.json --pred preds.json
+    $ python -m reference_model convert-official ckpt_vidstg_tempagg.pth --config vidstg-tempagg \\
+          --out converted/vidstg-tempagg
+    $ python -m reference_model predict --config vidstg-tempagg --checkpoint converted/vidstg-tempagg \\
+          --data data/vidstg_val --clip-features vidstg_val_clip_feature.pkl --out preds.json
+    $ python -m reference_model golden-check ../shared/golden/model/vidstg_tempagg
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ import sys
 from pathlib import Path
 
 from benchmark.cli import run_command
+
+from reference_model.config import CONFIGS
+
+OFFICIAL = [name for name, config in CONFIGS.items() if config.official]
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -38,6 +48,93 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device(args: argparse.Namespace) -> str:
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    if device == "cpu":
+        torch.set_num_threads(args.threads)
+    return device
+
+
+def _predict_official(args: argparse.Namespace) -> int:
+    from benchmark.atomic import write_json_atomic
+    from benchmark.errors import InputError
+    from reference_model.convert import load_converted
+    from reference_model.data import load_source
+    from reference_model.official import predict_dataset
+
+    overrides = {} if args.caption_mode is None else {"caption_mode": args.caption_mode}
+    model = load_converted(args.checkpoint, device=_device(args), **overrides)
+    if model.cfg.name != args.config:
+        raise InputError(f"the checkpoint was converted for {model.cfg.name!r}, not {args.config!r}",
+                         source=args.checkpoint)
+    source = load_source(args.data)
+    clip_features = None
+    if model.cfg.class_head == "zero_shot":
+        if args.clip_features is None:
+            raise InputError(f"config {args.config!r} classifies with per-frame CLIP image features: "
+                             "give --clip-features FILE (the official *_clip_feature.pkl)", source=args.data)
+        from reference_model.clip_features import load_feature_file
+
+        features = load_feature_file(args.clip_features)
+        clip_features = lambda video_id: features.for_frames(  # noqa: E731
+            [im["file_name"] for im in source.frame_images[video_id]])
+    decode = _caption_decoder(args.tokenizer or str(Path(args.checkpoint) / "tokenizer"))
+    records, results = predict_dataset(model, source, decode=decode, clip_features=clip_features, seed=args.seed)
+    write_json_atomic(records, args.out)
+    if args.results_json:
+        write_json_atomic(results, args.results_json)
+    tracks = sum(len(r["pred_scores"]) for r in results)
+    print(f"{len(records)} predictions in {tracks} tracks over {len(results)} videos -> {args.out}")
+    if not records:
+        print("warning: no track passed the thresholds: the predictions are empty", file=sys.stderr)
+    return 0
+
+
+def _caption_decoder(folder: str):
+    from benchmark.errors import InputError
+
+    if not Path(folder).is_dir():
+        raise InputError("no OPT tokenizer folder (facebook/opt-2.7b's tokenizer files): give --tokenizer DIR",
+                         source=folder)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    return lambda ids: tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
+def _convert_official(args: argparse.Namespace) -> int:
+    from benchmark.errors import InputError
+    from reference_model.convert import convert_official
+
+    try:
+        path = convert_official(args.checkpoint, config=args.config, out=args.out, eva=args.eva, opt=args.opt,
+                                trust_pickle=args.trust_pickle, overwrite=args.overwrite)
+    except ValueError as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(str(exc), source=args.checkpoint) from None
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        AutoTokenizer.from_pretrained(args.tokenizer, local_files_only=True).save_pretrained(Path(args.out) / "tokenizer")
+    print(f"converted {args.checkpoint} ({args.config}) -> {path}")
+    return 0
+
+
+def _golden_check(args: argparse.Namespace) -> int:
+    import torch
+
+    from reference_model.golden import check_bundle, print_report
+
+    torch.set_num_threads(args.threads)
+    passed, rows = check_bundle(args.bundle, tolerance=args.tolerance)
+    print_report(rows, tolerance=args.tolerance)
+    print("golden check passed" if passed else "golden check FAILED")
+    return 0 if passed else 1
+
+
 def _predict(args: argparse.Namespace) -> int:
     import torch
 
@@ -45,9 +142,9 @@ def _predict(args: argparse.Namespace) -> int:
     from reference_model.inference import predict
     from reference_model.train import load_checkpoint
 
-    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
-    if device == "cpu":
-        torch.set_num_threads(args.threads)
+    if args.config in OFFICIAL:
+        return _predict_official(args)
+    device = _device(args)
     model, tokenizer, ckpt = load_checkpoint(args.checkpoint, map_location=device)
     changes = {k: v for k, v in (("score_threshold", args.score_threshold), ("t_agg", args.t_agg),
                                  ("t_match", args.t_match), ("k_match", args.k_match)) if v is not None}
@@ -92,9 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--caption-vision", help="local folder of a pretrained BLIP-2 vision model")
     tr.set_defaults(func=_train)
     pr = sub.add_parser("predict", help="write per-frame predictions for `benchmark score`")
-    pr.add_argument("--checkpoint", required=True)
-    pr.add_argument("--data", required=True)
-    pr.add_argument("--out", required=True)
+    pr.add_argument("--config", choices=OFFICIAL,
+                    help="an official configuration: --checkpoint is then a convert-official folder")
+    pr.add_argument("--checkpoint", required=True, help="checkpoint.pt of a run, or a converted folder")
+    pr.add_argument("--data", required=True, help="folder with gt.json + frames, or a gt.json")
+    pr.add_argument("--out", required=True, help="per-frame predictions (the benchmark's format)")
+    pr.add_argument("--results-json", help="official configs: also write the official per-track results")
+    pr.add_argument("--clip-features", help="official zero-shot configs: per-frame CLIP features (.pkl / .pt)")
+    pr.add_argument("--tokenizer", help="official configs: OPT tokenizer folder (default CHECKPOINT/tokenizer)")
+    pr.add_argument("--caption-mode", choices=["weighted-mean", "mean", "best", "middle"],
+                    help="official configs: which clips a caption reads (MaskCaptioner Table 8)")
+    pr.add_argument("--seed", type=int, default=1234, help="official configs: RNG seed per video")
     pr.add_argument("--score-threshold", type=float)
     pr.add_argument("--t-match", type=int)
     pr.add_argument("--k-match", type=int)
@@ -102,6 +207,22 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--cpu", action="store_true")
     pr.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     pr.set_defaults(func=_predict)
+    co = sub.add_parser("convert-official", help="convert a released CaptionFormer checkpoint")
+    co.add_argument("checkpoint", help="the official .pth (detectron2 checkpoint or state dict)")
+    co.add_argument("--config", required=True, choices=OFFICIAL)
+    co.add_argument("--out", required=True, help="folder for config.json, model.pt (and tokenizer/)")
+    co.add_argument("--eva", help="LAVIS eva_vit_g.pth, when the checkpoint lacks the EVA weights")
+    co.add_argument("--opt", help="local facebook/opt-2.7b folder, when the checkpoint lacks OPT")
+    co.add_argument("--tokenizer", help="OPT tokenizer folder to copy into OUT/tokenizer")
+    co.add_argument("--trust-pickle", action="store_true",
+                    help="allow a checkpoint that stores Python objects besides tensors (runs its pickle)")
+    co.add_argument("--overwrite", action="store_true", help="replace an existing OUT/model.pt")
+    co.set_defaults(func=_convert_official)
+    gc = sub.add_parser("golden-check", help="compare our model with an official-code golden bundle")
+    gc.add_argument("bundle", help="folder with config.json, state_dict.pt, input.pt, outputs.pt")
+    gc.add_argument("--tolerance", type=float, default=1e-5)
+    gc.add_argument("--threads", type=int, default=2)
+    gc.set_defaults(func=_golden_check)
     return parser
 
 

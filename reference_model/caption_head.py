@@ -516,7 +516,7 @@ class OfficialCaptionHead(nn.Module):
         missing = sorted(encoder - set(ours))
         if missing:
             raise ValueError(f"{path}: EVA weights missing for {missing}")
-        self.load_state_dict(ours, strict=False)
+        self.load_state_dict(ours, strict=False, assign=True)
         return [k.removeprefix("visual_encoder.") for k in skipped]
 
     def load_opt(self, path: str | Path, *, dtype: torch.dtype = torch.float32) -> None:

@@ -214,7 +214,7 @@ def _rounding_boundary(golden: dict[str, Any], permutations: torch.Tensor, boxes
         return torch.zeros(theirs.shape, dtype=torch.bool)
     padded = torch.tensor(golden["images_tensor"].shape[-2:], dtype=torch.float32)
     unpadded = golden["image_sizes"][0].float()
-    original = torch.tensor(golden["final"]["image_size"], dtype=torch.float32)
+    original = golden["final"]["image_size"].float()
     scale = (padded / unpadded).flip(0).repeat(2)  # x, y, w, h
     raw = []
     for index, clip in enumerate(golden["clips"]):

@@ -161,11 +161,14 @@ class MaskCaptioner(nn.Module):
             bos_token_id=bos_token_id, eos_token_id=eos_token_id,
         )
 
-    def official_state_dict(self, official: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def official_state_dict(self, official: dict[str, torch.Tensor], *,
+                            external: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
         """Our state dict from an official CaptionFormer state dict (official configurations).
 
         Every official key must map and every key of ours must be produced; otherwise a
         ValueError lists all that do not fit (see ``official_keys.map_official``).
+        ``external`` names caption-head parts that load from their own files afterwards
+        (``"eva"``, ``"opt"``): the checkpoint may lack them.
         """
         if not self.cfg.official:
             raise ValueError(f"config {self.cfg.name!r} is not an official configuration")
@@ -175,7 +178,7 @@ class MaskCaptioner(nn.Module):
             raise ValueError(f"official keys of no known module ({len(stray)}): {stray}")
         ours = self.state_dict()
         result = {"pixel_decoder." + k: v for k, v in self.pixel_decoder.official_state_dict(official).items()}
-        result.update({"caption_head." + k: v for k, v in self.caption_head.official_state_dict(official).items()})
+        result.update({"caption_head." + k: v for k, v in self.caption_head.official_state_dict(official, external=external).items()})
         predictor = {k: v for k, v in ours.items() if k.split(".")[0] in {p[:-1] for p in _PREDICTOR_RULES}}
         # Each official name belongs to exactly one of our modules: the first table that matches.
         owner = {}

@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,8 +33,10 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from benchmark.errors import InputError
+from reference_model.data import VideoSource
 from reference_model.model import MaskCaptioner
-from reference_model.postprocess import Hysteresis, VideoResult, clip_scores, postprocess
+from reference_model.postprocess import Hysteresis, VideoResult, clip_scores, postprocess, track_records
 from reference_model.tracker import VoteTracker
 
 # detectron2 / Mask2Former pixel statistics (RGB, 0-255 scale).
@@ -159,8 +162,16 @@ def run_video(model: MaskCaptioner, read: FrameReader, *, num_frames: int,
     clips a caption reads, so the video is never held whole. With ``trace``, every
     intermediate the golden bundles hold is recorded (``golden.py`` compares them).
     """
-    cfg = model.cfg
     device = next(model.parameters()).device
+    # The official evaluation runs under fp16 autocast on GPUs; CPU runs stay in float32.
+    with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
+        return _run_video(model, read, num_frames=num_frames, clip_features=clip_features, trace=trace,
+                          progress=progress, device=device)
+
+
+def _run_video(model: MaskCaptioner, read: FrameReader, *, num_frames: int, clip_features: torch.Tensor | None,
+               trace: Trace | None, progress: bool, device: torch.device) -> VideoResult:
+    cfg = model.cfg
     ranges = clip_ranges(num_frames, cfg.clip_len_infer)
     tracker = VoteTracker(memory_len=1 if cfg.tracker == "hungarian" else cfg.t_match,
                           top_k=1 if cfg.tracker == "hungarian" else cfg.k_match)
@@ -198,3 +209,37 @@ def run_video(model: MaskCaptioner, read: FrameReader, *, num_frames: int,
                             track_permutations=torch.stack(permutations), clip_scores_S=scores,
                             result=result)
     return result
+
+
+def predict_dataset(model: MaskCaptioner, source: VideoSource, *, decode: Callable[[list[int]], str],
+                    clip_features: Callable[[int], torch.Tensor] | None = None, seed: int = 1234,
+                    progress: bool = True) -> tuple[list[dict], list[dict]]:
+    """Run every video of ``source``; returns (the benchmark's per-frame prediction records,
+    the official per-video results as dicts with ``video_id``).
+
+    ``decode`` turns caption token ids into text (the OPT tokenizer: skip special tokens,
+    strip); ``clip_features(video_id)`` gives a video's (T, 512) CLIP image features for
+    zero-shot configurations. The global RNG is seeded with ``seed`` before each video, as the
+    golden runs seed it before the forward pass, so a video's captions do not depend on the
+    videos before it.
+    """
+    from benchmark.datasets.predictions import convert_predictions
+
+    if model.cfg.class_head == "zero_shot" and clip_features is None:
+        raise InputError(f"config {model.cfg.name!r} classifies with CLIP image features: give --clip-features",
+                         source=source.name)
+    num_classes = model.cfg.num_classes
+    categories = sorted(int(c["id"]) for c in source.gt["categories"])
+    # Class index i is the dataset's i-th category when the ground truth lists them all.
+    category_ids = categories if len(categories) == num_classes else list(range(1, num_classes + 1))
+    tracks, results = [], []
+    for video_id in tqdm(sorted(source.frame_images), desc="videos", unit="video", disable=not progress):
+        torch.manual_seed(seed)
+        result = run_video(model, lambda positions, v=video_id: source.frame_slice(v, positions),
+                           num_frames=len(source.frame_images[video_id]),
+                           clip_features=None if clip_features is None else clip_features(video_id))
+        captions = [decode(ids) if ids else "" for ids in result.caption_ids]
+        tracks.extend(track_records(result, video_id=video_id, category_ids=category_ids, captions=captions))
+        results.append({"video_id": video_id, **json.loads(result.to_json())})
+    records = convert_predictions(tracks, source.gt, show_progress=False) if tracks else []
+    return records, results

@@ -1,0 +1,173 @@
+"""The official configurations end to end: checkpoint conversion (every manifest key maps),
+the golden bundles through our whole pipeline, conversion -> predict -> benchmark records."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.errors import InputError
+from reference_model.__main__ import main
+from reference_model.config import CONFIGS, get_config
+from reference_model.convert import convert_official, load_converted, read_official_checkpoint
+from reference_model.golden import check_bundle, config_from_bundle
+from reference_model.model import MaskCaptioner
+from reference_model.official import clip_ranges, predict_dataset, resized_size
+
+OFFICIAL = [name for name, config in CONFIGS.items() if config.official]
+MANIFEST_CONFIG = {"vidstg_tempagg": "vidstg-tempagg", "lvvis": "lvvis"}
+
+
+@pytest.fixture(autouse=True)
+def two_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("manifest", sorted(MANIFEST_CONFIG))
+def test_every_full_size_manifest_key_maps(golden_root: Path, manifest: str):
+    keys = json.loads((golden_root / f"manifest_{manifest}.json").read_text())["keys"]
+    dtypes = {"float32": torch.float32, "float16": torch.float16, "int64": torch.int64}
+    official = {k: torch.empty(v["shape"], dtype=dtypes[v["dtype"]], device="meta") for k, v in keys.items()}
+    with torch.device("meta"):
+        model = MaskCaptioner(config=get_config(MANIFEST_CONFIG[manifest]))
+    mapped = model.official_state_dict(official)
+    ours = model.state_dict()
+    assert set(mapped) == set(ours)
+    assert all(mapped[k].shape == ours[k].shape for k in ours)
+    # Every official key was consumed: one stray key is refused, naming it.
+    with pytest.raises(ValueError, match="sem_seg_head.predictor.stray"):
+        model.official_state_dict({**official, "sem_seg_head.predictor.stray.weight": torch.empty(1, device="meta")})
+
+
+@pytest.mark.parametrize("name", OFFICIAL)
+def test_official_configs_build_at_full_size(name: str):
+    config = get_config(name)
+    with torch.device("meta"):
+        model = MaskCaptioner(config=config)
+    assert (model.box_head is None) == (config.mode == "mask")
+    assert len(model.decoder.layers) == 9 and model.decoder.query_feat.weight.shape == (100, 256)
+    assert model.caption_head.lm.config.hidden_size == 2560
+
+
+def test_golden_bundles_through_our_pipeline(golden_bundle: Path):
+    passed, rows = check_bundle(golden_bundle)
+    failed = [(r.stage, r.difference) for r in rows if not r.ok(1e-5)]
+    assert passed and not failed
+    stages = {r.stage for r in rows}
+    assert {"tracker: track_permutations", "caption: output_ids", "final: caption ids"} <= stages
+    # Float tie-breaks are reported, never more than a handful.
+    assert all(r.difference <= 2 for r in rows if r.note)
+
+
+def test_golden_check_command(golden_root: Path, capsys):
+    assert main(["golden-check", str(golden_root / "vidstg_tempagg"), "--threads", "2"]) == 0
+    assert "golden check passed" in capsys.readouterr().out
+
+
+def test_golden_check_fails_loudly_on_a_wrong_weight(golden_root: Path, tmp_path: Path, capsys):
+    bundle = golden_root / "vidstg_tempagg"
+    copy = tmp_path / "bundle"
+    copy.mkdir()
+    for name in ("config.json", "input.pt", "outputs.pt"):
+        (copy / name).symlink_to(bundle / name)
+    state = torch.load(bundle / "state_dict.pt", weights_only=True)
+    state["sem_seg_head.predictor.decoder_norm.bias"] = state["sem_seg_head.predictor.decoder_norm.bias"] + 1e-3
+    torch.save(state, copy / "state_dict.pt")
+    assert main(["golden-check", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "golden check FAILED" in out
+
+
+def _frames_folder(bundle: Path, root: Path) -> tuple[np.ndarray, dict]:
+    """The bundle's video as PNG frames (lossless) and a one-video gt.json."""
+    from PIL import Image
+
+    video = torch.load(bundle / "input.pt", weights_only=True)["video_uint8_THWC"].numpy()
+    (root / "JPEGImages" / "v").mkdir(parents=True)
+    images = []
+    for t, frame in enumerate(video):
+        Image.fromarray(frame).save(root / "JPEGImages" / "v" / f"{t:05d}.png")
+        images.append({"id": 100 + t, "video_id": 7, "frame_index": t, "file_name": f"v/{t:05d}.png",
+                       "height": video.shape[1], "width": video.shape[2]})
+    num_classes = json.loads((bundle / "config.json").read_text())["inference"]["num_classes"]
+    gt = {"videos": [{"id": 7, "height": video.shape[1], "width": video.shape[2], "length": len(video)}],
+          "images": images, "annotations": [],
+          "categories": [{"id": i + 1, "name": f"c{i}"} for i in range(num_classes)]}
+    (root / "gt.json").write_text(json.dumps(gt))
+    return video, gt
+
+
+def test_convert_then_predict_reproduces_the_golden_result(golden_bundle: Path, tmp_path: Path):
+    bundle_config = json.loads((golden_bundle / "config.json").read_text())
+    config = config_from_bundle(bundle_config)
+    # A released checkpoint is a detectron2 checkpoint: {"model": official state dict}.
+    checkpoint = tmp_path / "ckpt.pth"
+    torch.save({"model": torch.load(golden_bundle / "state_dict.pt", weights_only=True)}, checkpoint)
+    convert_official(checkpoint, config=config, out=tmp_path / "converted")
+    with pytest.raises(InputError, match="already exists"):
+        convert_official(checkpoint, config=config, out=tmp_path / "converted")
+    model = load_converted(tmp_path / "converted")
+    _frames_folder(golden_bundle, tmp_path / "data")
+    from reference_model.data import load_source
+
+    source = load_source(tmp_path / "data")
+    features = torch.load(golden_bundle / "input.pt", weights_only=True)["clip_image_features"]
+    reads = []
+    read = source.read
+
+    def counting_read(video_id, positions):
+        reads.append(len(positions))
+        return read(video_id, positions)
+
+    source.read = counting_read
+    records, results = predict_dataset(
+        model, source, decode=lambda ids: " ".join(map(str, ids)),
+        clip_features=(lambda v: features) if config.class_head == "zero_shot" else None,
+        seed=bundle_config["seeds"]["forward_global_torch_seed"], progress=False)
+    golden = json.loads((golden_bundle / "results.json").read_text())
+    ours = results[0]
+    assert ours["video_id"] == 7 and ours["pred_labels"] == golden["pred_labels"]
+    assert ours["pred_caption_ids"] == golden["pred_caption_ids"]
+    assert np.allclose(ours["pred_scores"], golden["pred_scores"], atol=1e-5)
+    # Frames are read clip by clip (and once more per caption frame), never the whole video.
+    assert max(reads) <= config.clip_len_infer
+    # Per-frame records for the scorer: one track per output track, the caption text decoded.
+    assert len({r["track_id"] for r in records}) == len(golden["pred_scores"])
+    assert {r["caption"] for r in records} == {" ".join(map(str, ids)) for ids in golden["pred_caption_ids"]}
+    assert all(r["image_id"] >= 100 for r in records)
+
+
+def test_checkpoint_errors_name_the_file(tmp_path: Path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="bad.pth"):
+        read_official_checkpoint(bad)
+    with pytest.raises(InputError, match="no such checkpoint"):
+        read_official_checkpoint(tmp_path / "missing.pth")
+    torch.save({"model": {"a": torch.zeros(1)}, "saved": datetime.datetime(2025, 1, 1)}, tmp_path / "objects.pth")
+    with pytest.raises(InputError, match="--trust-pickle"):
+        read_official_checkpoint(tmp_path / "objects.pth")
+    # A state dict missing the frozen parts asks for them by flag.
+    torch.save({"model": {"backbone.x": torch.zeros(1)}}, tmp_path / "partial.pth")
+    with pytest.raises(InputError, match="--eva"):
+        convert_official(tmp_path / "partial.pth", config="vidstg-tempagg", out=tmp_path / "o")
+    assert main(["convert-official", str(tmp_path / "partial.pth"), "--config", "vln", "--out",
+                 str(tmp_path / "o"), "--eva", "x.pth", "--opt", "y"]) == 2
+
+
+def test_resize_and_clip_rules():
+    # detectron2 ResizeShortestEdge: short side to 480, long side capped at 1333, rounded.
+    assert resized_size(720, 1280, short_edge=480, max_size=1333) == (480, 853)
+    assert resized_size(1280, 720, short_edge=480, max_size=1333) == (853, 480)
+    assert resized_size(100, 3000, short_edge=480, max_size=1333) == (44, 1333)
+    # The last clip is shorter, never padded.
+    assert clip_ranges(7, 5) == [(0, 5), (5, 7)]
+    assert clip_ranges(3, 1) == [(0, 1), (1, 2), (2, 3)]

@@ -66,7 +66,7 @@ def _predict_official(args: argparse.Namespace) -> int:
 
     overrides = {} if args.caption_mode is None else {"caption_mode": args.caption_mode}
     model = load_converted(args.checkpoint, device=_device(args), **overrides)
-    if model.cfg.name != args.config:
+    if args.config is not None and model.cfg.name != args.config:
         raise InputError(f"the checkpoint was converted for {model.cfg.name!r}, not {args.config!r}",
                          source=args.checkpoint)
     source = load_source(args.data)
@@ -75,11 +75,12 @@ def _predict_official(args: argparse.Namespace) -> int:
         if args.clip_features is None:
             raise InputError(f"config {args.config!r} classifies with per-frame CLIP image features: "
                              "give --clip-features FILE (the official *_clip_feature.pkl)", source=args.data)
-        from reference_model.clip_features import load_feature_file
+        from reference_model.clip_features import load_feature_file, vidstg_frame_key
 
         features = load_feature_file(args.clip_features)
+        rename = vidstg_frame_key if args.clip_feature_names == "vidstg" else (lambda name: name)
         clip_features = lambda video_id: features.for_frames(  # noqa: E731
-            [im["file_name"] for im in source.frame_images[video_id]])
+            [rename(im["file_name"]) for im in source.frame_images[video_id]])
     decode = _caption_decoder(args.tokenizer or str(Path(args.checkpoint) / "tokenizer"))
     records, results = predict_dataset(model, source, decode=decode, clip_features=clip_features, seed=args.seed)
     write_json_atomic(records, args.out)
@@ -123,6 +124,18 @@ def _convert_official(args: argparse.Namespace) -> int:
     return 0
 
 
+def _extract_clip_features(args: argparse.Namespace) -> int:
+    from reference_model.clip_features import ClipImageEncoder, extract_source_features, save_feature_file
+    from reference_model.data import load_source
+
+    encoder = ClipImageEncoder.load(args.clip_model, device=_device(args))
+    features = extract_source_features(load_source(args.data), encoder, key_prefix=args.key_prefix,
+                                       batch_size=args.batch_size)
+    path = save_feature_file(args.out, features, overwrite=args.overwrite)
+    print(f"{len(features)} frame features -> {path}")
+    return 0
+
+
 def _golden_check(args: argparse.Namespace) -> int:
     import torch
 
@@ -142,7 +155,7 @@ def _predict(args: argparse.Namespace) -> int:
     from reference_model.inference import predict
     from reference_model.train import load_checkpoint
 
-    if args.config in OFFICIAL:
+    if args.config in OFFICIAL or (Path(args.checkpoint) / "config.json").is_file():
         return _predict_official(args)
     device = _device(args)
     model, tokenizer, ckpt = load_checkpoint(args.checkpoint, map_location=device)
@@ -190,12 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_train)
     pr = sub.add_parser("predict", help="write per-frame predictions for `benchmark score`")
     pr.add_argument("--config", choices=OFFICIAL,
-                    help="an official configuration: --checkpoint is then a convert-official folder")
+                    help="the official configuration a convert-official folder (--checkpoint) must hold")
     pr.add_argument("--checkpoint", required=True, help="checkpoint.pt of a run, or a converted folder")
     pr.add_argument("--data", required=True, help="folder with gt.json + frames, or a gt.json")
     pr.add_argument("--out", required=True, help="per-frame predictions (the benchmark's format)")
     pr.add_argument("--results-json", help="official configs: also write the official per-track results")
     pr.add_argument("--clip-features", help="official zero-shot configs: per-frame CLIP features (.pkl / .pt)")
+    pr.add_argument("--clip-feature-names", choices=["as-is", "vidstg"], default="as-is",
+                    help="vidstg: our VidSTG frame names <vid>/<f:05d>.jpg -> the official <vid>/<f+1:04d>.jpg keys")
     pr.add_argument("--tokenizer", help="official configs: OPT tokenizer folder (default CHECKPOINT/tokenizer)")
     pr.add_argument("--caption-mode", choices=["weighted-mean", "mean", "best", "middle"],
                     help="official configs: which clips a caption reads (MaskCaptioner Table 8)")
@@ -218,6 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="allow a checkpoint that stores Python objects besides tensors (runs its pickle)")
     co.add_argument("--overwrite", action="store_true", help="replace an existing OUT/model.pt")
     co.set_defaults(func=_convert_official)
+    ex = sub.add_parser("extract-clip-features",
+                        help="per-frame CLIP ViT-B/32 image features for the zero-shot configs")
+    ex.add_argument("--data", required=True, help="folder with gt.json + frames, or a gt.json")
+    ex.add_argument("--clip-model", required=True, help="local transformers CLIP folder (openai/clip-vit-base-patch32)")
+    ex.add_argument("--out", required=True, help="feature file (the official *_clip_feature.pkl layout)")
+    ex.add_argument("--key-prefix", default="", help="prepended to each frame's file_name (e.g. datasets/LVVIS/val/JPEGImages/)")
+    ex.add_argument("--batch-size", type=int, default=32)
+    ex.add_argument("--overwrite", action="store_true")
+    ex.add_argument("--cpu", action="store_true")
+    ex.add_argument("--threads", type=int, default=1)
+    ex.set_defaults(func=_extract_clip_features)
     gc = sub.add_parser("golden-check", help="compare our model with an official-code golden bundle")
     gc.add_argument("bundle", help="folder with config.json, state_dict.pt, input.pt, outputs.pt")
     gc.add_argument("--tolerance", type=float, default=1e-5)

@@ -138,6 +138,22 @@ def test_dataset_extraction_save_load_lookup_round_trip(clip_dir, tmp_path):
     assert len(load_feature_file(out)) == 3
 
 
+def test_extract_command(clip_dir, tmp_path):
+    from benchmark.synthetic import generate
+    from reference_model.__main__ import main
+
+    generate(num_videos=1, num_frames=2, height=24, width=40, seed=3).save(tmp_path / "data")
+    args = ["extract-clip-features", "--data", str(tmp_path / "data"), "--clip-model", str(clip_dir),
+            "--out", str(tmp_path / "f.pkl"), "--key-prefix", "datasets/x/", "--cpu"]
+    assert main(args) == 0
+    loaded = load_feature_file(tmp_path / "f.pkl")
+    source = load_source(tmp_path / "data")
+    video_id, images = next(iter(source.frame_images.items()))
+    expected = ClipImageEncoder.load(clip_dir).encode(source.frames(video_id))
+    assert torch.allclose(loaded.for_frames([im["file_name"] for im in images]), expected, atol=1e-6)
+    assert main(args) == 2  # never overwrites unasked
+
+
 # --- file formats and lookup -----------------------------------------------------------------
 
 @pytest.mark.parametrize("writer", ["torch", "torch_legacy", "torch_gpu_fp16", "pickle", "pickle_gpu_fp16",
@@ -260,12 +276,3 @@ def test_malicious_pickles_are_refused_without_running(tmp_path, writer):
         load_feature_file(path)
     assert "system" in str(err.value) and str(err.value).startswith(str(path))
     assert not marker.exists()
-
-
-def test_docstring_examples():
-    import doctest
-
-    import reference_model.clip_features as module
-
-    result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0

@@ -9,7 +9,7 @@ import pytest
 
 MODULES = ["config", "pixel_decoder", "video_decoder", "heads", "losses", "matcher", "tracker",
            "caption_head", "tokenizer", "model", "data", "postprocess", "official", "official_keys",
-           "generation"]
+           "generation", "clip_features"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -171,3 +171,49 @@ def test_resize_and_clip_rules():
     # The last clip is shorter, never padded.
     assert clip_ranges(7, 5) == [(0, 5), (5, 7)]
     assert clip_ranges(3, 1) == [(0, 1), (1, 2), (2, 3)]
+
+
+def _word_tokenizer(folder: Path, vocab_size: int) -> None:
+    """An OPT-sized word-level tokenizer: id i decodes to "w<i>" (ids 0-3 are special)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 1, "</s>": 2, "<unk>": 3, "<s>": 0} | {f"w{i}": i for i in range(4, vocab_size)}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="</s>", eos_token="</s>",
+                            unk_token="<unk>").save_pretrained(folder)
+
+
+def test_predict_command_writes_scorable_predictions(golden_root: Path, tmp_path: Path):
+    bundle = golden_root / "vidstg_tempagg"
+    bundle_config = json.loads((bundle / "config.json").read_text())
+    checkpoint = tmp_path / "ckpt.pth"
+    torch.save(torch.load(bundle / "state_dict.pt", weights_only=True), checkpoint)
+    convert_official(checkpoint, config=config_from_bundle(bundle_config), out=tmp_path / "converted")
+    _word_tokenizer(tmp_path / "converted" / "tokenizer", 50272)
+    video, gt = _frames_folder(bundle, tmp_path / "data")
+    inputs = torch.load(bundle / "input.pt", weights_only=True)
+    from reference_model.clip_features import save_feature_file
+
+    save_feature_file(tmp_path / "clip.pkl", {im["file_name"]: f[None] for im, f in
+                                              zip(gt["images"], inputs["clip_image_features"])})
+    args = ["predict", "--checkpoint", str(tmp_path / "converted"), "--data", str(tmp_path / "data"),
+            "--out", str(tmp_path / "preds.json"), "--results-json", str(tmp_path / "results.json"),
+            "--cpu", "--threads", "2"]
+    assert main(args) == 2  # zero-shot classes need the CLIP features: a one-line error
+    assert main(args + ["--clip-features", str(tmp_path / "clip.pkl")]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    golden = json.loads((bundle / "results.json").read_text())
+    assert results[0]["pred_caption_ids"] == golden["pred_caption_ids"]
+    preds = json.loads((tmp_path / "preds.json").read_text())
+    # Captions are the OPT tokenizer's decoding (special tokens skipped) of the golden ids.
+    expected = {" ".join(f"w{i}" for i in ids if i > 3) for ids in golden["pred_caption_ids"]}
+    assert {p["caption"] for p in preds} == expected
+    from benchmark import chota
+
+    gt["annotations"] = [{"id": 1, "image_id": 100, "track_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20],
+                          "caption": "a thing", "area": 400, "iscrowd": 0}]
+    result = chota(gt, preds, iou="box", caption_metrics=("cider",))
+    assert 0 <= result["DetA"] <= 1
+    assert main(args + ["--clip-features", str(tmp_path / "clip.pkl"), "--config", "lvvis"]) == 2

@@ -102,7 +102,9 @@ def _caption_decoder(folder: str):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    return lambda ids: tokenizer.decode(ids, skip_special_tokens=True).strip()
+    # As the official evaluation decodes (transformers 4.28, whose default cleaned up the
+    # spaces before punctuation; later releases default to leaving them).
+    return lambda ids: tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True).strip()
 
 
 def _convert_official(args: argparse.Namespace) -> int:
@@ -142,7 +144,7 @@ def _golden_check(args: argparse.Namespace) -> int:
     from reference_model.golden import check_bundle, print_report
 
     torch.set_num_threads(args.threads)
-    passed, rows = check_bundle(args.bundle, tolerance=args.tolerance)
+    passed, rows = check_bundle(args.bundle, tolerance=args.tolerance, device=args.device, autocast=args.autocast)
     print_report(rows, tolerance=args.tolerance)
     print("golden check passed" if passed else "golden check FAILED")
     return 0 if passed else 1
@@ -248,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("bundle", help="folder with config.json, state_dict.pt, input.pt, outputs.pt")
     gc.add_argument("--tolerance", type=float, default=1e-5)
     gc.add_argument("--threads", type=int, default=2)
+    gc.add_argument("--device", default="cpu", help="cpu, or cuda for the CPU-vs-GPU agreement")
+    gc.add_argument("--autocast", action="store_true", help="cuda: fp16 autocast as the official evaluation")
     gc.set_defaults(func=_golden_check)
     return parser
 

@@ -109,6 +109,7 @@ class StageDiff:
 def _diff(ours: torch.Tensor | None, theirs: torch.Tensor) -> float:
     if ours is None or tuple(ours.shape) != tuple(theirs.shape):
         return float("inf")
+    ours = ours.detach().cpu()
     if ours.dtype == torch.bool or not ours.is_floating_point():
         return float((ours.long() != theirs.long()).sum())
     return float((ours.double() - theirs.double()).abs().max()) if ours.numel() else 0.0
@@ -244,8 +245,12 @@ def _mask_ties(golden: dict[str, Any], permutations: torch.Tensor, tracks: list[
     return tie
 
 
-def check_bundle(path: str | Path, *, tolerance: float = 1e-5) -> tuple[bool, list[StageDiff]]:
-    """Convert, build, run and compare one bundle; returns (passed, rows)."""
+def check_bundle(path: str | Path, *, tolerance: float = 1e-5, device: str = "cpu",
+                 autocast: bool = False) -> tuple[bool, list[StageDiff]]:
+    """Convert, build, run and compare one bundle; returns (passed, rows).
+
+    ``device="cuda"`` checks CPU-vs-GPU agreement: float32 with TF32 off by default, or the
+    official fp16 autocast with ``autocast=True`` (expect differences far above 1e-5 then)."""
     path = Path(path)
     bundle = json.loads((path / "config.json").read_text())
     config = config_from_bundle(bundle)
@@ -254,13 +259,16 @@ def check_bundle(path: str | Path, *, tolerance: float = 1e-5) -> tuple[bool, li
     state = torch.load(path / "state_dict.pt", weights_only=True)
     model = MaskCaptioner(config=config)
     model.load_state_dict(model.official_state_dict(state))
-    model.eval()
+    model.to(device).eval()
+    if torch.device(device).type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     video = inputs["video_uint8_THWC"].numpy()
     trace = Trace(stage_clips=set(bundle.get("stage_features_saved_for_clips", [])))
     torch.manual_seed(int(bundle.get("seeds", {}).get("forward_global_torch_seed", 1234)))
     features = inputs.get("clip_image_features") if config.class_head == "zero_shot" else None
     result = run_video(model, lambda positions: video[positions], num_frames=len(video),
-                       clip_features=features, trace=trace)
+                       clip_features=features, trace=trace, autocast=autocast)
     rows = compare(trace, golden, trace.values["caption_ids"], tolerance=tolerance)
     del result
     return all(r.ok(tolerance) for r in rows), rows

@@ -153,7 +153,7 @@ def caption_video(model: MaskCaptioner, read: FrameReader, *, ranges: list[tuple
 @torch.no_grad()
 def run_video(model: MaskCaptioner, read: FrameReader, *, num_frames: int,
               clip_features: torch.Tensor | None = None, trace: Trace | None = None,
-              progress: bool = False) -> VideoResult:
+              progress: bool = False, autocast: bool = True) -> VideoResult:
     """The official per-track result of one video.
 
     ``read(positions)`` returns those frames as (n, H, W, 3) uint8 RGB; ``clip_features``
@@ -161,10 +161,11 @@ def run_video(model: MaskCaptioner, read: FrameReader, *, num_frames: int,
     (the official ``CLIP_IMAGE_PATH`` files). Frames are read clip by clip, and again for the
     clips a caption reads, so the video is never held whole. With ``trace``, every
     intermediate the golden bundles hold is recorded (``golden.py`` compares them).
+    ``autocast=False`` keeps a CUDA run in float32 (the golden check's CPU-vs-GPU agreement).
     """
     device = next(model.parameters()).device
     # The official evaluation runs under fp16 autocast on GPUs; CPU runs stay in float32.
-    with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
+    with torch.autocast("cuda", dtype=torch.float16, enabled=autocast and device.type == "cuda"):
         return _run_video(model, read, num_frames=num_frames, clip_features=clip_features, trace=trace,
                           progress=progress, device=device)
 

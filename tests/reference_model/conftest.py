@@ -11,8 +11,20 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread per test process: the suite runs under ``pytest -n 2`` on 2 cores,
+    and two processes with several OpenMP threads each spin against each other (a 20 s golden
+    run took minutes that way)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def golden_model_root() -> Path | None:

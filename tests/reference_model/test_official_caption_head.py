@@ -23,14 +23,6 @@ from reference_model.model import official_caption_head
 TOL = 1e-5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _load(path: Path):
     return torch.load(path, weights_only=True)
 

@@ -35,7 +35,6 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def test_golden_stage_features(golden_bundle: Path):
-    torch.set_num_threads(1)
     model = OfficialPixelDecoder(**_sizes(golden_bundle, "golden"), **_mode_options(golden_bundle)).eval()
     official = torch.load(golden_bundle / "state_dict.pt", weights_only=True)
     model.load_state_dict(model.official_state_dict(official))

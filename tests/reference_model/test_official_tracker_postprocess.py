@@ -26,7 +26,6 @@ SCORE_TOL = 1e-6
 
 
 def _load(bundle: Path) -> tuple[dict, dict]:
-    torch.set_num_threads(1)
     return (torch.load(bundle / "outputs.pt", weights_only=True),
             json.loads((bundle / "config.json").read_text()))
 

@@ -64,6 +64,11 @@ def _predict_official(args: argparse.Namespace) -> int:
     from reference_model.data import load_source
     from reference_model.official import predict_dataset
 
+    ignored = [flag for flag, value in (("--score-threshold", args.score_threshold), ("--t-agg", args.t_agg),
+                                        ("--t-match", args.t_match), ("--k-match", args.k_match)) if value is not None]
+    if ignored:
+        raise InputError(f"{', '.join(ignored)} apply to tiny/paper runs; an official configuration keeps its "
+                         "published settings (use --caption-mode for Table 8's variants)", source=args.checkpoint)
     overrides = {} if args.caption_mode is None else {"caption_mode": args.caption_mode}
     model = load_converted(args.checkpoint, device=_device(args), **overrides)
     if args.config is not None and model.cfg.name != args.config:

@@ -194,6 +194,7 @@ def test_predict_command_writes_scorable_predictions(golden_root: Path, tmp_path
             "--out", str(tmp_path / "preds.json"), "--results-json", str(tmp_path / "results.json"),
             "--cpu", "--threads", "1"]
     assert main(args) == 2  # zero-shot classes need the CLIP features: a one-line error
+    assert main(args + ["--t-agg", "4"]) == 2  # published settings are not silently overridden
     assert main(args + ["--clip-features", str(tmp_path / "clip.pkl")]) == 0
     results = json.loads((tmp_path / "results.json").read_text())
     golden = json.loads((bundle / "results.json").read_text())

@@ -1,28 +1,25 @@
 """Axis-aligned boxes in ``[x, y, w, h]`` (absolute pixels) and their IoU.
 
 The reference scorer loads boxes as float32 and keeps every step of the IoU in float32; a
-float64 IoU moves a few pairs across an alpha threshold (see the protocol spec), so the
-arithmetic below follows the reference's order of operations exactly.
+float64 IoU moves a few pairs across an alpha threshold (see the protocol spec), and so does
+another float32 formula (TrackEval's areas from the corners differ from the reference's
+``w * h`` in the last bit for most real-valued boxes), so the arithmetic below follows the
+reference's operations exactly.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-_EPS = np.finfo("float").eps  # the reference compares against float64 machine epsilon
-
-
-def _corners(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return x1, y1, x2, y2 computed in the boxes' own dtype (x2 = x + w, rounded there)."""
-    x1, y1 = boxes[..., 0], boxes[..., 1]
-    return x1, y1, x1 + boxes[..., 2], y1 + boxes[..., 3]
-
 
 def paired_box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     """IoU of ``boxes1[i]`` with ``boxes2[i]`` for every i (xywh, float32 arithmetic).
 
-    The element-wise form lets the scorer compute the IoU of every same-frame pair of a
-    whole video in one vectorised pass; each value equals the corresponding entry of
+    The reference's operations in the reference's order: areas are ``w * h`` (not the
+    difference of the corners, which rounds differently in float32), the far corners are
+    ``w + x``, the overlap is clipped at 0, and a pair whose union is not positive scores 0.
+    The element-wise form lets the scorer compute the IoU of every same-frame pair of a whole
+    video in one vectorised pass; each value equals the corresponding entry of
     :func:`box_iou`.
 
     Example:
@@ -32,19 +29,18 @@ def paired_box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     """
     boxes1 = np.asarray(boxes1, dtype=np.float32)
     boxes2 = np.asarray(boxes2, dtype=np.float32)
-    ax1, ay1, ax2, ay2 = _corners(boxes1)
-    bx1, by1, bx2, by2 = _corners(boxes2)
-    inter_w = np.maximum(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), np.float32(0))
-    inter_h = np.maximum(np.minimum(ay2, by2) - np.maximum(ay1, by1), np.float32(0))
-    intersection = inter_w * inter_h
-    area1 = (ax2 - ax1) * (ay2 - ay1)
-    area2 = (bx2 - bx1) * (by2 - by1)
+    area1 = boxes1[..., 2] * boxes1[..., 3]
+    area2 = boxes2[..., 2] * boxes2[..., 3]
+    left = np.maximum(boxes1[..., :2], boxes2[..., :2])
+    right = np.minimum(boxes1[..., 2:] + boxes1[..., :2], boxes2[..., 2:] + boxes2[..., :2])
+    overlap = np.maximum(right - left, np.float32(0))
+    intersection = overlap[..., 0] * overlap[..., 1]
     union = area1 + area2 - intersection
-    # Degenerate boxes and empty unions score 0, never NaN.
-    intersection = np.where((area1 <= 0 + _EPS) | (area2 <= 0 + _EPS) | (union <= 0 + _EPS),
-                            np.float32(0), intersection)
-    union = np.where(union <= 0 + _EPS, np.float32(1), union)
-    return (intersection / union).astype(np.float32, copy=False)
+    positive = union > 0
+    # Divide only where the union is positive: no warning, and 0 elsewhere as the reference.
+    iou = np.zeros(np.broadcast(area1, area2).shape, dtype=np.float32)
+    np.divide(intersection, union, out=iou, where=positive)
+    return iou
 
 
 def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:

@@ -15,7 +15,35 @@ def test_box_iou_hand_computed():
     np.testing.assert_allclose(box_iou(a, b)[0], [4 / 28, 0.0, 1.0, 0.0], rtol=1e-7)
 
 
-def test_box_iou_float32_bitwise_equal_to_trackeval():
+def _reference_box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The reference scorer's box IoU, transcribed operation by operation (float32 inputs):
+    areas w * h, far corners w + x, overlap clipped at 0, 0 where the union is not positive."""
+    area1, area2 = a[:, 2] * a[:, 3], b[:, 2] * b[:, 3]
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:] + a[:, None, :2], b[None, :, 2:] + b[None, :, :2])
+    wh = (rb - lt).clip(0.0)
+    inter = wh[:, :, 0] * wh[:, :, 1]
+    union = area1[:, None] + area2[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0).astype(np.float32)
+
+
+def test_box_iou_bitwise_equal_to_the_reference_arithmetic():
+    # Real-valued boxes on a 1280x720 frame: most pairs differ in the last bit between
+    # w * h areas and areas from the corners, so only the reference's own order is exact.
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, [1280, 720], (300, 2))
+    wh = rng.uniform(5, 400, (300, 2))
+    a = np.concatenate([xy, wh], axis=1).astype(np.float32)
+    b = (a + rng.normal(0, 8, a.shape)).astype(np.float32)
+    b[:, 2:] = np.abs(b[:, 2:])
+    ours = box_iou(a, b)
+    assert ours.dtype == np.float32
+    np.testing.assert_array_equal(ours, _reference_box_iou(a, b))
+    np.testing.assert_array_equal(paired_box_iou(a, b), np.diag(_reference_box_iou(a, b)))
+
+
+def test_box_iou_agrees_with_trackeval_to_float32_rounding():
     from trackeval.datasets._base_dataset import _BaseDataset
 
     rng = np.random.default_rng(1)
@@ -24,10 +52,24 @@ def test_box_iou_float32_bitwise_equal_to_trackeval():
                         rng.uniform(0, 500, (20, 4)).astype(np.float32)])
     b[:, 2:] = np.abs(b[:, 2:])
     ref = _BaseDataset._calculate_box_ious(a, b, box_format="xywh")
-    ours = box_iou(a, b)
-    assert ours.dtype == np.float32 and ref.dtype == np.float32
-    np.testing.assert_array_equal(ours, ref)
-    np.testing.assert_array_equal(paired_box_iou(a[:5], b[:5]), np.diag(ref[:5, :5]))
+    np.testing.assert_allclose(box_iou(a, b), ref, rtol=2e-6, atol=1e-7)
+
+
+def test_an_iou_at_the_alpha_follows_the_reference_rounding():
+    # The reference's float32 IoU of this pair is exactly 0.5 (a true positive at alpha 0.5);
+    # areas from the corners give 0.49999994 (no match).
+    from benchmark import chota
+
+    gt_box = [33.585575103759766, 457.35107421875, 146.2277374267578, 189.81394958496094]
+    pred_box = [82.32815551757812, 457.35107421875, 146.2277374267578, 189.81394958496094]
+    assert _reference_box_iou(np.array([gt_box], np.float32), np.array([pred_box], np.float32))[0, 0] == 0.5
+    gt = {"videos": [{"id": 1, "width": 1280, "height": 720}],
+          "images": [{"id": 1, "video_id": 1, "frame_index": 0, "width": 1280, "height": 720}],
+          "annotations": [{"id": 1, "image_id": 1, "track_id": 1, "category_id": 1, "bbox": gt_box,
+                           "caption": "a box"}],
+          "categories": [{"id": 1, "name": "thing"}]}
+    pred = [{"image_id": 1, "track_id": 1, "category_id": 1, "bbox": pred_box, "score": 0.9, "caption": "a box"}]
+    assert chota(gt, pred, iou="box", caption_metrics=())["HOTA_TP"] == 1
 
 
 def _square(h, w, y0, x0, size):

@@ -137,6 +137,9 @@ class GroundTruth:
         *(np.zeros(0, np.int64) for _ in range(3))))
     source: str = "<dict>"
     layout: str = "coco-video"
+    # Per video: the scoring frame of each display position (frame_index order); None when
+    # they coincide (per-track ground truth).
+    frame_at_position: list[np.ndarray] | None = None
 
     @property
     def num_videos(self) -> int:
@@ -347,20 +350,16 @@ def _load_coco_video_gt(data: dict, annotations: list, name: str,
     if unknown:
         images_where.fail(unknown[0], f"video_id {int(image_videos[unknown[0]])} is not in "
                           "'videos'", "video_id")
-    # Frame order: frame_index when every image has one, else the image id (the reference's
-    # rule); a tie would make the order ambiguous, so it is an error.
+    # Frames are scored in image-id order, as the reference scorer sorts a video's image ids
+    # (the order of the float64 sums in the global alignment decides exact ties). The display
+    # position is the frame_index order when every image has one: per-track lists follow it.
     has_index = all(isinstance(im, dict) and "frame_index" in im for im in images)
-    order_key = _int_column(images, "frame_index", images_where) if has_index else image_ids
+    position_key = _int_column(images, "frame_index", images_where) if has_index else image_ids
     video_of_image = np.asarray([video_index[v] for v in image_videos.tolist()], dtype=np.int64)
-    order = np.lexsort((order_key, video_of_image))
-    sorted_videos = video_of_image[order]
-    starts = np.searchsorted(sorted_videos, np.arange(len(videos)))
-    frame_of_image = np.empty(len(images), dtype=np.int64)
-    frame_of_image[order] = np.arange(len(images)) - starts[sorted_videos]
-    clash = (np.diff(sorted_videos) == 0) & (np.diff(order_key[order]) == 0)
-    if clash.any():
-        i = int(order[np.flatnonzero(clash)[0] + 1])
-        images_where.fail(i, "two images of one video share this frame position",
+    frame_of_image = _rank_within_video(video_of_image, image_ids, len(videos))
+    position_of_image, clash = _rank_within_video(video_of_image, position_key, len(videos), ties=True)
+    if clash is not None:
+        images_where.fail(clash, "two images of one video share this frame position",
                           "frame_index" if has_index else "id")
     by_id = np.argsort(image_ids, kind="stable")
     repeated = np.flatnonzero(np.diff(image_ids[by_id]) == 0)
@@ -371,6 +370,10 @@ def _load_coco_video_gt(data: dict, annotations: list, name: str,
                              frame=frame_of_image[by_id])
     num_frames = np.bincount(video_of_image, minlength=len(videos)).astype(np.int64)
     heights, widths = _sizes(videos, images, video_of_image)
+    starts = np.concatenate([[0], np.cumsum(num_frames)[:-1]]).astype(np.int64)
+    flat = np.empty(len(images), dtype=np.int64)
+    flat[starts[video_of_image] + position_of_image] = frame_of_image
+    frame_at_position = np.split(flat, np.cumsum(num_frames)[:-1])
 
     where = _Where(name, "annotations")
     detections = _per_frame_detections(annotations, where, image_table, scores=False,
@@ -380,7 +383,29 @@ def _load_coco_video_gt(data: dict, annotations: list, name: str,
         video_ids=np.asarray([v["id"] for v in videos], dtype=np.int64),
         video_names=[str(v.get("name", v["id"])) for v in videos], num_frames=num_frames,
         heights=heights, widths=widths, detections=detections, images=image_table,
-        source=name, layout="coco-video")
+        source=name, layout="coco-video", frame_at_position=frame_at_position)
+
+
+def _rank_within_video(video: np.ndarray, key: np.ndarray, num_videos: int, *,
+                       ties: bool = False):
+    """Position of each image within its video when the video's images are sorted by ``key``.
+
+    With ``ties=True`` also returns the index of an image whose key repeats another of its
+    video (None when all differ).
+
+    Example:
+        >>> _rank_within_video(np.array([0, 0, 1, 0]), np.array([30, 10, 5, 20]), 2).tolist()
+        [2, 0, 0, 1]
+    """
+    order = np.lexsort((key, video))
+    sorted_videos = video[order]
+    starts = np.searchsorted(sorted_videos, np.arange(num_videos))
+    rank = np.empty(len(video), dtype=np.int64)
+    rank[order] = np.arange(len(video)) - starts[sorted_videos]
+    if not ties:
+        return rank
+    clash = np.flatnonzero((np.diff(sorted_videos) == 0) & (np.diff(key[order]) == 0))
+    return rank, (int(order[clash[0] + 1]) if len(clash) else None)
 
 
 def _sizes(videos: list[dict], images: list[dict] | None,
@@ -514,13 +539,14 @@ def _load_per_track_gt(data: dict, annotations: list, name: str,
 
 
 def _per_track_detections(records: list, where: _Where, video_index: dict[int, int],
-                          num_frames: np.ndarray, *, scores: bool,
-                          require_captions: bool) -> Detections:
-    """Expand one-record-per-track into one detection per non-null frame."""
+                          num_frames: np.ndarray, *, scores: bool, require_captions: bool,
+                          frame_at_position: list[np.ndarray] | None = None) -> Detections:
+    """Expand one-record-per-track into one detection per non-null frame. List entry f is the
+    video's f-th frame in display order, scored at ``frame_at_position[video][f]``."""
     video_ids = _int_column(records, "video_id", where)
     captions = _caption_column(records, where, required=require_captions)
     track_scores = _score_column(records, where) if scores else None
-    det_video, det_frame, det_track, det_record, det_boxes, det_segs = [], [], [], [], [], []
+    det_video, det_frame, det_position, det_track, det_record, det_boxes, det_segs = [], [], [], [], [], [], []
     for i, (record, video_id) in enumerate(zip(records, video_ids.tolist())):
         if video_id not in video_index:
             where.fail(i, f"video_id {video_id} is not a video of the ground truth",
@@ -548,13 +574,15 @@ def _per_track_detections(records: list, where: _Where, video_index: dict[int, i
             if box is None and seg is None:
                 continue
             det_video.append(v)
-            det_frame.append(f)
+            det_frame.append(f if frame_at_position is None else int(frame_at_position[v][f]))
+            det_position.append(f)
             det_track.append(track)
             det_record.append(i)
             det_boxes.append(box)
             det_segs.append(seg)
     index = np.asarray(det_record, dtype=np.int64)
     frames = np.asarray(det_frame, dtype=np.int64)
+    positions = np.asarray(det_position, dtype=np.int64)
     # Errors in a box name the track record and the frame within its lists.
     box_where = _Where(where.source, where.prefix,
                        labels=[f"{where.prefix}[{i}] frame {f}" for i, f in zip(det_record, det_frame)])
@@ -564,7 +592,7 @@ def _per_track_detections(records: list, where: _Where, video_index: dict[int, i
         track=np.asarray(det_track, dtype=np.int64), boxes=boxes, segmentations=segmentations,
         captions=captions[index] if len(index) else np.asarray([], dtype=object),
         scores=None if track_scores is None else track_scores[index],
-        record_index=index, record_frame=frames, prefix=where.prefix, source=where.source))
+        record_index=index, record_frame=positions, prefix=where.prefix, source=where.source))
 
 
 # --------------------------------------------------------------------------- predictions
@@ -602,7 +630,8 @@ def load_predictions(source: Source, gt: GroundTruth, *,
     if "image_id" not in first and ("segmentations" in first or "bboxes" in first):
         video_index = {int(v): i for i, v in enumerate(gt.video_ids.tolist())}
         detections = _per_track_detections(data, where, video_index, gt.num_frames,
-                                           scores=True, require_captions=require_captions)
+                                           scores=True, require_captions=require_captions,
+                                           frame_at_position=gt.frame_at_position)
     else:
         if not len(gt.images):
             raise InputError("per-frame predictions (with image_id) need ground truth with an "

@@ -207,3 +207,30 @@ def test_annotations_on_unknown_images_and_duplicate_images_are_named():
     with pytest.raises(InputError, match="duplicate image id 10") as info:
         chota(gt, [pred()], caption_metrics=())
     assert info.value.record == "images[2]"
+
+
+def test_frames_are_scored_in_image_id_order_and_per_track_lists_follow_frame_index():
+    # The reference sorts a video's image ids; frame_index is the display order. Here the two
+    # disagree (ids 30, 10, 20 for frames 0, 1, 2).
+    from benchmark import chota
+    from benchmark.io import load_ground_truth
+
+    images = [{"id": i, "video_id": 1, "frame_index": f, "width": 100, "height": 100}
+              for i, f in ((30, 0), (10, 1), (20, 2))]
+    boxes = {30: [0, 0, 10, 10], 10: [20, 20, 10, 10], 20: [40, 40, 10, 10]}
+    gt = {"videos": [{"id": 1, "width": 100, "height": 100}], "images": images,
+          "annotations": [{"id": k, "image_id": i, "track_id": 1, "category_id": 1, "bbox": boxes[i],
+                           "caption": "a box"} for k, i in enumerate(boxes)],
+          "categories": [{"id": 1, "name": "thing"}]}
+    loaded = load_ground_truth(gt)
+    frame_of = dict(zip(loaded.images.ids.tolist(), loaded.images.frame.tolist()))
+    assert frame_of == {10: 0, 20: 1, 30: 2}
+    # A per-track prediction lists its boxes in frame_index order: 30, 10, 20.
+    per_track = [{"video_id": 1, "score": 0.9, "caption": "a box",
+                  "bboxes": [boxes[30], boxes[10], boxes[20]]}]
+    result = chota(gt, per_track, iou="box", caption_metrics=())
+    assert (result["HOTA_TP"], result["HOTA_FP"], result["HOTA_FN"]) == (3, 0, 0)
+    # The same video with a duplicated frame_index is refused, naming the field.
+    images[2]["frame_index"] = 1
+    with pytest.raises(InputError, match="frame_index"):
+        load_ground_truth(gt)

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from benchmark.cli import run_command
+from benchmark.fields import COUNT_FIELDS
 from leaderboard.submission import Limits, MiB
 
 
@@ -92,8 +93,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
+    counts = {f.name for f in COUNT_FIELDS}
     for name, value in entry.metrics.items():
-        table.add_row(name, f"{value:.4f}")
+        table.add_row(name, f"{value:.0f}" if name in counts else f"{value:.4f}")
     Console().print(table)
     if args.json:
         record = {"entry_id": entry.id, "track": track.name, "rank": rank, "team": entry.team,

@@ -14,10 +14,11 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, ParamSpec, TypeVar
 
 import jinja2
 import numpy as np
@@ -33,6 +34,9 @@ TABLE_METRICS: tuple[str, ...] = ("CHOTA", "CapA", "DetA", "AssA", "HOTA", "LocA
                                   "CapA-cider", "CapA-meteor", "CapA-spice", "CIDEr")
 BAR_METRICS: tuple[str, ...] = ("CHOTA", "CapA", "DetA", "AssA", "HOTA")
 MAX_PLOTTED = 8
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("leaderboard", "templates"),
                           autoescape=jinja2.select_autoescape(["html"]))
@@ -54,7 +58,8 @@ def _date(entry: Entry) -> str:
 
 
 def leaderboard_frame(ranking: Iterable[tuple[int | None, Entry]]) -> pd.DataFrame:
-    """The ranking as a table (fractions, not percent), as written to ``leaderboard.csv``.
+    """The ranking as a table (fractions, not percent), as written to ``leaderboard.csv``
+    (there through :func:`csv_safe`).
 
     Example:
         >>> leaderboard_frame(store.ranking("sample-box")).columns[:4].tolist()  # doctest: +SKIP
@@ -74,6 +79,29 @@ def leaderboard_frame(ranking: Iterable[tuple[int | None, Entry]]) -> pd.DataFra
                                        "package_version", "source"])
 
 
+#: First characters that make a spreadsheet evaluate a cell as a formula ("CSV injection").
+FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells cannot run as spreadsheet formulas: a cell
+    starting with one of :data:`FORMULA_PREFIXES` gets a leading single quote. For CSV
+    downloads only; the page and the store keep the text as submitted.
+
+    Example:
+        >>> safe = csv_safe(pd.DataFrame({"team": ["=HYPERLINK(1)", "A-team"], "x": [-1.0, 2.0]}))
+        >>> safe["team"].tolist(), safe["x"].tolist()
+        (["'=HYPERLINK(1)", 'A-team'], [-1.0, 2.0])
+    """
+    def cell(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+            return "'" + value
+        return value
+
+    return frame.apply(lambda column: column if pd.api.types.is_numeric_dtype(column)
+                       else column.map(cell))
+
+
 def _pyplot() -> Any:
     # Imported on first plot: matplotlib is slow to import and the CLI often needs no plot.
     import matplotlib
@@ -82,6 +110,20 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _plain_text(plot: Callable[P, R]) -> Callable[P, R]:
+    """Draw every text of ``plot``'s figure literally: labels carry participants' team and
+    method names, where ``$...$`` would otherwise be parsed as mathtext (and a malformed
+    formula such as ``$\\frac{1}{$`` would fail the whole site) or sent to TeX."""
+    @functools.wraps(plot)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        import matplotlib
+
+        # Read when each Text is created, so the figure is built and saved inside the context.
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return plot(*args, **kwargs)
+    return wrapper
 
 
 def _figure_png(fig: Any) -> bytes:
@@ -96,6 +138,7 @@ def _label(entry: Entry) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+@_plain_text
 def plot_scatter(entries: list[Entry]) -> bytes | None:
     """DetA vs AssA of every entry with both, over contours of CHOTA.
 
@@ -134,6 +177,7 @@ def plot_scatter(entries: list[Entry]) -> bytes | None:
     return _figure_png(fig)
 
 
+@_plain_text
 def plot_bars(ranking: list[tuple[int | None, Entry]]) -> bytes | None:
     """Grouped bars of the main metrics for the best entries (reported ones hatched)."""
     usable = [e for _, e in ranking if any(e.metric(m) is not None for m in BAR_METRICS)]
@@ -159,6 +203,7 @@ def plot_bars(ranking: list[tuple[int | None, Entry]]) -> bytes | None:
     return _figure_png(fig)
 
 
+@_plain_text
 def plot_alpha(entries: list[Entry]) -> bytes | None:
     """HOTA, DetA and AssA against the IoU threshold alpha for scored entries."""
     curves = [e for e in entries if e.alpha_curve][:MAX_PLOTTED]
@@ -206,7 +251,10 @@ def render_track(store: Store, track: Track, out: Path, *, plots: bool = True) -
                        "text": _percent(entry.metric(m), entry.is_reported)}
                       for m in metrics],
         })
-    write(folder / "leaderboard.csv", leaderboard_frame(ranking).to_csv(index=False).encode())
+    # CRLF rows (RFC 4180): the csv writer then also quotes a text cell holding a lone CR,
+    # which would otherwise split its row in two.
+    write(folder / "leaderboard.csv", csv_safe(leaderboard_frame(ranking))
+          .to_csv(index=False, lineterminator="\r\n").encode())
     images = []
     if plots:
         entries = [e for _, e in ranking]

@@ -20,7 +20,7 @@ from typing import Any
 import benchmark
 from benchmark.errors import InputError
 from benchmark.io import GroundTruth, load_ground_truth
-from leaderboard.store import Entry, Store
+from leaderboard.store import MAX_SUBMISSION_NAME_CHARS, Entry, Store, check_entry_text
 from leaderboard.submission import Limits, Submission, read_submission
 from leaderboard.tracks import Track
 from leaderboard.validation import ValidationReport, validate_predictions
@@ -94,6 +94,23 @@ def evaluate(submission: Submission, track: Track, *, limits: Limits = Limits(),
                       per_video=per_video, official=bool(result.official), alpha_curve=curve)
 
 
+def storable_name(name: str) -> str:
+    """The upload's name as the store can hold it (it is only shown, never refused): bytes
+    that are not UTF-8 written as escapes, and a name over the column size shortened from
+    the front, the file name being its most telling part.
+
+    Example:
+        >>> print(storable_name("r" + chr(0xDCFF) + ".json"))
+        r\\udcff.json
+        >>> storable_name("d/" * 200 + "pred.json")[-15:], len(storable_name("d/" * 200))
+        ('d/d/d/pred.json', 300)
+    """
+    name = name.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    if len(name) > MAX_SUBMISSION_NAME_CHARS:
+        name = "..." + name[len(name) - MAX_SUBMISSION_NAME_CHARS + 3:]
+    return name
+
+
 def score_submission(
     path: str | os.PathLike[str],
     track: Track,
@@ -108,11 +125,14 @@ def score_submission(
 ) -> Scored:
     """Validate and score a submission file on a track and store the result.
 
-    Raises ``InputError`` (nothing stored) when the file is unsafe or invalid.
+    Raises ``InputError`` (nothing stored) when the file is unsafe or invalid, or when the
+    team, method or description cannot be stored (checked before reading the file).
     """
+    team, method = team.strip(), method.strip()
     for field, value in (("team", team), ("method", method)):
-        if not value.strip():
+        if not value:
             raise InputError(f"a {field} name is required", field=field)
+    check_entry_text(team=team, method=method, description=description)
     submission = read_submission(path, limits=limits)
     existing = store.find(track.name, submission.checksum)
     if existing is not None:
@@ -123,9 +143,10 @@ def score_submission(
     ev = evaluate(submission, track, limits=limits, with_alpha_curve=with_alpha_curve,
                   progress=progress)
     entry, created = store.add_scored(
-        track=track.name, team=team.strip(), method=method.strip(), description=description,
+        track=track.name, team=team, method=method, description=description,
         checksum=submission.checksum, protocol={**track.protocol_record(), "official": ev.official},
-        metrics=ev.metrics, per_video=ev.per_video, submission_name=submission.source,
+        metrics=ev.metrics, per_video=ev.per_video,
+        submission_name=storable_name(submission.source),
         package_version=benchmark.__version__, alpha_curve=ev.alpha_curve)
     return Scored(entry=entry, created=created, report=ev.report,
                   warnings=ev.report.warnings(track.score_threshold))

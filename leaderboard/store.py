@@ -19,17 +19,64 @@ import dataclasses
 import datetime as dt
 import math
 import os
+import time
 from typing import Any, Iterable
 
 import pandas as pd
 from sqlalchemy import (JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint,
-                        create_engine, event, select)
-from sqlalchemy.exc import IntegrityError, OperationalError
+                        create_engine, event, select, text)
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from benchmark.errors import InputError
 
 DEFAULT_URL = "sqlite:///leaderboard.db"
 SCORED = "scored"
 REPORTED = "reported"
+#: Longest team, method and submission file names, in characters: the sizes of their columns.
+#: PostgreSQL enforces them and SQLite does not, so :func:`check_text` applies them on both.
+MAX_TEAM_CHARS = 200
+MAX_METHOD_CHARS = 300
+MAX_SUBMISSION_NAME_CHARS = 300
+# Schema creation: the PostgreSQL advisory lock taken by creators (an arbitrary constant,
+# "lbschema" in ASCII) and how often a creator that lost a race looks again.
+_SCHEMA_LOCK_KEY = 0x6C62736368656D61
+_SCHEMA_ATTEMPTS = 5
+
+
+def check_text(field: str, value: Any, max_chars: int | None = None) -> None:
+    """Raise ``InputError`` naming ``field`` unless every database can store ``value``: text
+    within ``max_chars`` characters, without NUL (refused by PostgreSQL) and encodable as
+    UTF-8 (no lone surrogate, e.g. an undecodable byte of a command-line argument).
+
+    Example:
+        >>> check_text("team", "x" * 201, MAX_TEAM_CHARS)
+        Traceback (most recent call last):
+        ...
+        benchmark.errors.InputError: field 'team': has 201 characters, above the 200 limit
+    """
+    if not isinstance(value, str):
+        raise InputError(f"must be text, got {type(value).__name__}", field=field)
+    if max_chars is not None and len(value) > max_chars:
+        raise InputError(f"has {len(value)} characters, above the {max_chars} limit", field=field)
+    if "\x00" in value:
+        raise InputError(f"holds a NUL character (\\x00) at position {value.index(chr(0))}",
+                         field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"is not valid Unicode: {value[exc.start]!r} at position {exc.start} "
+                         "(a lone surrogate, e.g. a byte that is not UTF-8)", field=field) from None
+
+
+def check_entry_text(*, team: str, method: str, description: str = "",
+                     submission_name: str | None = None) -> None:
+    """:func:`check_text` on the participant-given text of an entry, before any scoring."""
+    check_text("team", team, MAX_TEAM_CHARS)
+    check_text("method", method, MAX_METHOD_CHARS)
+    check_text("description", description)
+    if submission_name is not None:
+        check_text("submission_name", submission_name, MAX_SUBMISSION_NAME_CHARS)
 
 
 class _Base(DeclarativeBase):
@@ -44,11 +91,12 @@ class _Entry(_Base):
     track: Mapped[str] = mapped_column(String(100), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     dedup_key: Mapped[str] = mapped_column(String(300))
-    team: Mapped[str] = mapped_column(String(200))
-    method: Mapped[str] = mapped_column(String(300))
+    team: Mapped[str] = mapped_column(String(MAX_TEAM_CHARS))
+    method: Mapped[str] = mapped_column(String(MAX_METHOD_CHARS))
     description: Mapped[str] = mapped_column(Text, default="")
     checksum: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    submission_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    submission_name: Mapped[str | None] = mapped_column(String(MAX_SUBMISSION_NAME_CHARS),
+                                                         nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     protocol: Mapped[dict[str, Any]] = mapped_column(JSON)
     package_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
@@ -136,11 +184,25 @@ class Store:
         self.engine = create_engine(url, connect_args=connect_args)
         if is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        try:
-            _Base.metadata.create_all(self.engine)
-        except (OperationalError, IntegrityError):
-            # Another process created the schema between our check and our CREATE.
-            _Base.metadata.create_all(self.engine)
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        # Many processes may open a fresh store at once (a burst of submissions): each finds
+        # no table and creates them. On PostgreSQL an advisory lock queues the creators, and
+        # the later ones find the tables; on SQLite a loser's CREATE fails ("table already
+        # exists") and it looks again, to find the winner's schema.
+        for attempt in range(_SCHEMA_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    if self.engine.dialect.name == "postgresql":
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                     {"key": _SCHEMA_LOCK_KEY})
+                    _Base.metadata.create_all(conn)
+                return
+            except (OperationalError, IntegrityError, ProgrammingError):
+                if attempt == _SCHEMA_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def find(self, track: str, checksum: str) -> Entry | None:
         """The scored entry of this submission on this track, if any."""
@@ -168,8 +230,11 @@ class Store:
         """Add a scored submission with its per-video rows in one transaction.
 
         Returns ``(entry, created)``; ``created`` is False when the same checksum was already
-        on this track (the existing entry is returned and nothing is written).
+        on this track (the existing entry is returned and nothing is written). Raises
+        ``InputError`` (nothing written) for text :func:`check_entry_text` refuses.
         """
+        check_entry_text(team=team, method=method, description=description,
+                         submission_name=submission_name)
         row = _Entry(
             track=track, kind=SCORED, dedup_key=checksum, team=team, method=method,
             description=description, checksum=checksum, submission_name=submission_name,
@@ -200,6 +265,8 @@ class Store:
         """
         added = 0
         for spec in rows:
+            check_entry_text(team=spec["team"], method=spec["method"],
+                             description=spec.get("setting", ""))
             key = f"reported:{spec['source']}:{spec['method']}:{spec.get('setting', '')}"
             row = _Entry(
                 track=spec["track"], kind=REPORTED, dedup_key=key[:300], team=spec["team"],

@@ -131,7 +131,7 @@ def validate_predictions(
     records = _records(preds, source, limits)
     _check_records(records, source, limits)
     try:
-        det = load_predictions(records, gt)
+        det = load_predictions(records, gt, score_threshold=score_threshold)
     except InputError as exc:
         # The loader saw a parsed list: put the participant's file name back in the message.
         raise InputError(exc.message, source=source, record=exc.record, field=exc.field) from None

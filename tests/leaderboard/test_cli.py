@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -34,7 +35,11 @@ def test_score_then_render(cli, data_dir, tmp_path, capsys):
     assert (record["rank"], record["created"], record["track"]) == (1, True, "golden-box")
     assert record["metrics"]["DetA"] == pytest.approx(0.13333334, rel=1e-5)
     assert out_csv.read_text().splitlines()[0].startswith("video_id,video,")
-    assert "rank 1" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "rank 1" in printed
+    # Counts are whole numbers in the console table, scores keep 4 decimals.
+    tp = int(record["metrics"]["HOTA_TP"])
+    assert re.search(rf"HOTA_TP\s+│\s+{tp}\s+│", printed) and f"{tp}.0000" not in printed
     # Same file again: no new row, says so.
     assert cli("score", str(data_dir / "pred.json"), "--track", "golden-box", "--team", "Lab",
                "--method", "Again", "--no-progress") == 0

@@ -115,3 +115,53 @@ def test_concurrent_writers(pg_url, pg_store):
         p.join(timeout=30)
     assert sum(created for _, created in results) == 10
     assert len(pg_store.entries("t-box")) == 10
+
+
+def test_text_limits_are_the_servers(pg_store):
+    # At the limits the server stores the names; one over (or a NUL) is refused by the store
+    # with a message naming the field, never by the server after scoring.
+    from benchmark.errors import InputError
+
+    entry, created = pg_store.add_scored(
+        track="t-box", team="T" * 200, method="M" * 300, checksum="sha256:l", protocol={},
+        metrics={"CHOTA": 0.5}, per_video=[], submission_name="s" * 300, description="d")
+    assert created and (entry.team, entry.method) == ("T" * 200, "M" * 300)
+    for names, field in [({"team": "T" * 201}, "team"), ({"method": "M" * 301}, "method"),
+                         ({"description": "\x00"}, "description")]:
+        with pytest.raises(InputError, match=f"field '{field}'"):
+            pg_store.add_scored(track="t-box", checksum="sha256:x", protocol={},
+                                metrics={"CHOTA": 0.5}, per_video=[],
+                                **{"team": "A", "method": "m", **names})
+    assert [e.team for e in pg_store.entries("t-box")] == ["T" * 200]
+
+
+def _create_store(url, barrier, queue):
+    barrier.wait(timeout=60)
+    try:
+        Store(url)
+        queue.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        queue.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_fresh_store_created_by_twenty_processes_at_once(pg_url, pg_store):
+    # Every process finds no tables and creates them: all but one lose the race and must see
+    # the schema the winner made (PostgreSQL said DuplicateTable / UniqueViolation).
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(4):
+        with pg_store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS race{round_}")
+            conn.exec_driver_sql(f"CREATE DATABASE race{round_}")
+        url = pg_url.rsplit("/", 1)[0] + f"/race{round_}"
+        barrier, queue = ctx.Barrier(20), ctx.Queue()
+        procs = [ctx.Process(target=_create_store, args=(url, barrier, queue)) for _ in range(20)]
+        for p in procs:
+            p.start()
+        results = [queue.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(timeout=30)
+        assert results == ["ok"] * 20, f"round {round_}: {sorted(set(results))}"
+        store = Store(url)
+        assert _add(store, "sha256:r", 0.5)[1] is True
+        assert store.entries("t-box")[0].metric("CHOTA") == 0.5
+        store.engine.dispose()

@@ -127,3 +127,62 @@ def test_page_sorts_in_a_real_browser(board, tracks, tmp_path):
     assert data[:4] == b"\x89PNG"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1000, 700)
+
+
+MATH_TEAM = r"$x^2$ \alpha"
+MATH_METHOD = r"$\frac{1}{$"
+
+
+def test_names_with_mathtext_render_literally(store, tracks, tmp_path, monkeypatch):
+    # Team and method names are participants' text: `$...$` or `\frac` must neither break the
+    # site (matplotlib's mathtext parser raised on them) nor be typeset as math.
+    store.add_scored(track="vidstg-val-box", team=MATH_TEAM, method=MATH_METHOD,
+                     checksum="sha256:m", protocol={"name": "test"},
+                     metrics={"CHOTA": 0.3, "DetA": 0.5, "AssA": 0.6, "CapA": 0.4, "HOTA": 0.5},
+                     per_video=[{"video_id": 1, "HOTA": 0.5}],
+                     alpha_curve={"alphas": [0.05, 0.5], "HOTA": [0.9, 0.5],
+                                  "DetA": [0.9, 0.5], "AssA": [0.9, 0.5]})
+    import leaderboard.render as render
+
+    drawn = []
+    original = render._figure_png
+
+    def spy(fig):
+        # What matplotlib will draw for each text of the figure (before it is closed).
+        drawn.extend(t._preprocess_math(t.get_text()) for t in fig.findobj(
+            lambda a: hasattr(a, "get_text") and hasattr(a, "_preprocess_math")))
+        return original(fig)
+
+    monkeypatch.setattr(render, "_figure_png", spy)
+    render_site(store, tmp_path / "site", tracks=tracks)
+    folder = tmp_path / "site" / "vidstg-val-box"
+    for png in ("scatter.png", "bars.png", "alpha.png"):
+        assert (folder / png).read_bytes()[:4] == b"\x89PNG"
+    label = render._label(store.entries("vidstg-val-box")[0])
+    assert label == r"$\frac{1}{$ ($x^2$ \alpha)"
+    # scatter annotation, bars legend, alpha legend: drawn as plain text, character for character
+    assert [d for d in drawn if d[0] == label] == [(label, False)] * 3
+    assert not [d for d in drawn if d[1] is not False]
+
+
+def test_csv_neutralises_formulas_but_page_keeps_the_names(store, tracks, tmp_path):
+    # A spreadsheet runs a cell starting with = + - @ tab or CR as a formula: leaderboard.csv
+    # prefixes such text cells with a quote; the page shows the name as submitted.
+    names = ['=HYPERLINK("http://x","y")', "+1+2", "-2", "@SUM(A1)", "\tTab", "\rCR", "Plain"]
+    for k, team in enumerate(names):
+        store.add_scored(track="vidstg-val-box", team=team, method=f"m{k}", checksum=f"sha256:{k}",
+                         protocol={"name": "test"}, metrics={"CHOTA": 0.9 - k / 10},
+                         per_video=[], description="=1+1")
+    render_site(store, tmp_path / "site", tracks=tracks, plots=False)
+    csv = pd.read_csv(tmp_path / "site" / "vidstg-val-box" / "leaderboard.csv",
+                      keep_default_na=False)
+    # (the CR inside "'\rCR" stays in its cell: the rows are CRLF-terminated and quoted)
+    assert csv["team"].tolist() == ["'" + n for n in names[:-1]] + ["Plain"]
+    assert csv["setting"].tolist() == [""] * 7     # description is not shown for scored rows
+    assert csv["method"].tolist() == [f"m{k}" for k in range(7)]
+    assert csv["CHOTA"].tolist() == pytest.approx([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
+    assert csv["rank"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    page = (tmp_path / "site" / "vidstg-val-box.html").read_text()
+    assert "=HYPERLINK(&#34;http://x&#34;,&#34;y&#34;)" in page and "'=HYPERLINK" not in page
+    assert [cells[1] for _, cells in _parse(page).rows][:4] == [
+        '=HYPERLINK("http://x","y")', "+1+2", "-2", "@SUM(A1)"]

@@ -87,6 +87,56 @@ def test_team_and_method_are_required(tracks, store, pred_file):
         score_submission(pred_file, tracks["golden-box"], store=store, team=" ", method="M")
 
 
+@pytest.mark.parametrize("team, method, description, message", [
+    ("T" * 201, "M", "", "field 'team': has 201 characters, above the 200 limit"),
+    ("T", "M" * 301, "", "field 'method': has 301 characters, above the 300 limit"),
+    ("T\x00eam", "M", "", r"field 'team': holds a NUL character \(\\x00\) at position 1"),
+    ("T", "Me\x00", "", r"field 'method': holds a NUL character \(\\x00\) at position 2"),
+    ("T", "M", "a\x00", r"field 'description': holds a NUL character"),
+    ("T\udcff", "M", "", r"field 'team': is not valid Unicode: '\\udcff' at position 1"),
+])
+def test_names_the_store_cannot_hold_are_refused_before_scoring(
+        tracks, store, pred_file, monkeypatch, team, method, description, message):
+    # PostgreSQL refused these only when storing, after minutes of scoring; SQLite kept them.
+    def scored(*_args, **_kwargs):
+        raise AssertionError("scored a submission whose names cannot be stored")
+
+    monkeypatch.setattr(benchmark, "chota", scored)
+    with pytest.raises(InputError, match=message):
+        score_submission(pred_file, tracks["golden-box"], store=store, team=team,
+                         method=method, description=description)
+    assert store.entries("golden-box") == []
+
+
+def test_longest_names_and_an_odd_file_name_are_stored(tracks, store, preds, tmp_path):
+    # The limits are the columns' sizes, inclusive; the upload's file name is informational:
+    # bytes that are not UTF-8 and a path over 300 characters are stored escaped / shortened.
+    folder = tmp_path / ("d" * 200) / ("e" * 200)
+    folder.mkdir(parents=True)
+    path = folder / "pred\udcff.json"          # the file system name b"pred\xff.json"
+    path.write_text(json.dumps(preds))
+    with zipfile.ZipFile(tmp_path / "long.zip", "w") as zf:
+        zf.write(path, f"{'d' * 200}/{'e' * 200}/pred.json")
+    team, method = " " + "T" * 200 + " ", "M" * 300
+    first = score_submission(path, tracks["golden-box"], store=store, team=team, method=method,
+                             with_alpha_curve=False)
+    assert first.created and first.entry.team == "T" * 200 and first.entry.method == method
+    assert first.entry.submission_name == "pred\\udcff.json"
+    zipped = score_submission(tmp_path / "long.zip", tracks["golden-box"], store=store,
+                              team="Z", method="M", with_alpha_curve=False)
+    assert not zipped.created      # same JSON bytes: the first entry, not a new row
+    renamed = copy.deepcopy(preds)
+    renamed[0]["score"] = 0.61
+    with zipfile.ZipFile(tmp_path / "long2.zip", "w") as zf:
+        zf.writestr(f"{'d' * 200}/{'e' * 200}/pred.json", json.dumps(renamed))
+    second = score_submission(tmp_path / "long2.zip", tracks["golden-box"], store=store,
+                              team="Z", method="M", with_alpha_curve=False)
+    name = second.entry.submission_name
+    assert second.created and len(name) == 300
+    assert name.startswith("...") and name.endswith("/" + "e" * 200 + "/pred.json")
+    assert len(store.entries("golden-box")) == 2
+
+
 def _score_in_child(url, path, track, team, queue):
     outcome = score_submission(path, track, store=Store(url), team=team, method="M",
                                with_alpha_curve=False)

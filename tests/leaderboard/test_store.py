@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 
 import pytest
 from sqlalchemy import event, func, select
@@ -104,3 +105,60 @@ def test_bare_path_is_a_sqlite_file(tmp_path):
     _add(store, "sha256:f", 0.5)
     assert (tmp_path / "board.db").exists()
     assert len(Store(f"sqlite:///{tmp_path / 'board.db'}").entries("t-box")) == 1
+
+
+def test_text_limits_hold_on_sqlite_too(store):
+    # The columns' sizes are what PostgreSQL enforces; SQLite ignores them, so the store checks
+    # them itself: the same file behaves the same on both databases.
+    from benchmark.errors import InputError
+
+    def add(**names):
+        fields = {"team": "A", "method": "m", "description": "", "submission_name": None, **names}
+        return store.add_scored(track="t", checksum=f"sha256:{len(store.entries('t'))}",
+                                protocol={}, metrics={"CHOTA": 0.5}, per_video=[], **fields)
+
+    entry, created = add(team="T" * 200, method="M" * 300, submission_name="s" * 300)
+    assert created and (len(entry.team), len(entry.method), len(entry.submission_name)) == (
+        200, 300, 300)
+    for names, message in [
+            ({"team": "T" * 201}, "field 'team': has 201 characters, above the 200 limit"),
+            ({"method": "M" * 301}, "field 'method': has 301 characters, above the 300 limit"),
+            ({"submission_name": "s" * 301},
+             "field 'submission_name': has 301 characters, above the 300 limit"),
+            ({"description": "x\x00"}, r"field 'description': holds a NUL character"),
+            ({"method": "\ud800"},
+             r"field 'method': is not valid Unicode: '\\ud800' at position 0")]:
+        with pytest.raises(InputError, match=message):
+            add(**names)
+    with pytest.raises(InputError, match="field 'team': has 201 characters"):
+        store.seed_reported([{"track": "t", "method": "P", "team": "X" * 201,
+                              "metrics": {"CHOTA": 0.5}, "source": "paper", "note": None}])
+    assert [e.team for e in store.entries("t")] == ["T" * 200]
+    assert _counts(store) == (1, 0)
+
+
+def _create_store(url, barrier, queue):
+    barrier.wait(timeout=60)
+    try:
+        Store(url)
+        queue.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        queue.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_fresh_store_created_by_twenty_processes_at_once(tmp_path):
+    # All find no tables and create them at once: the losers must use the winner's schema.
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(3):
+        url = f"sqlite:///{tmp_path / f'race{round_}.db'}"
+        barrier, queue = ctx.Barrier(20), ctx.Queue()
+        procs = [ctx.Process(target=_create_store, args=(url, barrier, queue)) for _ in range(20)]
+        for p in procs:
+            p.start()
+        results = [queue.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(timeout=30)
+        assert results == ["ok"] * 20, f"round {round_}: {sorted(set(results))}"
+        store = Store(url)
+        assert _add(store, "sha256:r", 0.5)[1] is True
+        assert _counts(store) == (1, 2)

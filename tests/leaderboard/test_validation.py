@@ -124,3 +124,13 @@ def test_all_scores_below_threshold_is_a_warning(preds, gt):
     low = [{**p, "score": 0.5} for p in preds]
     warnings = _validate(low, gt).warnings(0.5)
     assert warnings[0].startswith("no prediction has a score above 0.5")
+
+
+def test_a_duplicate_below_the_threshold_validates_as_the_scorer_filters_it(preds, gt):
+    # The scorer keeps score > threshold before it checks one detection per track and frame;
+    # validation agrees with it.
+    duplicate = dict(copy.deepcopy(preds[0]), score=0.1)
+    assert _validate(preds + [duplicate], gt).n_records == len(preds) + 1
+    with pytest.raises(InputError, match="duplicate detection") as err:
+        _validate(preds + [dict(duplicate, score=0.99)], gt)
+    assert err.value.field == "track_id" and "team.json" in str(err.value)

@@ -20,17 +20,81 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
+import sys
 import tempfile
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-__all__ = ["atomic_save_figure", "atomic_stream", "atomic_write_bytes", "atomic_write_text", "write_json_atomic"]
+from benchmark.errors import OutputError
+
+__all__ = ["atomic_save_figure", "atomic_stream", "atomic_write_bytes", "atomic_write_text",
+           "check_output_path", "is_stdout", "write_json_atomic", "write_text_output"]
+
+#: The output path that means standard output (``--json -``, ``--csv -``).
+STDOUT = "-"
+
+
+def is_stdout(path: str | os.PathLike[str] | None) -> bool:
+    """Whether an output option names standard output (``-``)."""
+    return path is not None and os.fspath(path) == STDOUT
+
+
+def write_text_output(path: str | os.PathLike[str], text: str) -> str | Path:
+    """Write ``text`` to standard output when ``path`` is ``-``, else with
+    :func:`atomic_write_text`; returns where it went.
+
+    Example:
+        >>> write_text_output("-", "a,b\\n")
+        a,b
+        '-'
+    """
+    if is_stdout(path):
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        return STDOUT
+    return atomic_write_text(path, text)
+
+
+
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """Refuse to replace anything but a regular file: a rename over a symbolic link would
+    replace the link itself (``--json /dev/stdout`` became a regular file), and a device, a
+    pipe or a folder is not a file to replace. A missing path is fine.
+
+    Raises:
+        OutputError: naming the path and what it is.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> check_output_path(pathlib.Path(tempfile.mkdtemp()) / "new.json").name
+        'new.json'
+        >>> check_output_path("/dev/null")
+        Traceback (most recent call last):
+        ...
+        benchmark.errors.OutputError: /dev/null: is a character device, not a regular file; refusing to replace it (give another path, or '-' for standard output where the option allows it)
+    """
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    if stat.S_ISREG(mode):
+        return path
+    kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode)
+            else "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
+            else "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "not a regular file")
+    raise OutputError(f"{path}: is {kind}, not a regular file; refusing to replace it (give "
+                      "another path, or '-' for standard output where the option allows it)")
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` (parent folders created) through a temporary file and a
     rename; on any failure the temporary file is removed and the old ``path`` is untouched.
+    Only a regular file is ever replaced: a symbolic link, a device, a pipe or a folder at
+    ``path`` raises :class:`~benchmark.errors.OutputError` (see :func:`check_output_path`).
 
     Example:
         >>> import pathlib, tempfile
@@ -53,7 +117,7 @@ def atomic_stream(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any]
         >>> atomic_stream(out, lambda f: f.write(b"streamed")).read_bytes()
         b'streamed'
     """
-    path = Path(path)
+    path = check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -63,6 +127,7 @@ def atomic_stream(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any]
             os.fsync(handle.fileno())
         # mkstemp creates 0o600; outputs are meant to be shared (served, committed, mounted).
         os.chmod(tmp, 0o644)
+        check_output_path(path)  # again: something may have appeared there while we wrote
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

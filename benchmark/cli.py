@@ -30,6 +30,33 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+#: Optional packages -> the extra of ``dvoc-benchmark`` that installs them (pyproject.toml).
+OPTIONAL_EXTRAS: dict[str, str] = {
+    "torch": "model", "transformers": "model", "tokenizers": "model",
+    "google": "captioning", "cv2": "captioning", "PIL": "captioning",
+    "sqlalchemy": "leaderboard", "jinja2": "leaderboard", "psycopg": "postgres",
+}
+
+
+def missing_extra(exc: BaseException | None) -> tuple[str, str] | None:
+    """``(module, extra)`` when ``exc`` is an import of an optional package that is not
+    installed, else ``None``.
+
+    Example:
+        >>> missing_extra(ModuleNotFoundError("No module named 'cv2'", name="cv2"))
+        ('cv2', 'captioning')
+        >>> missing_extra(ModuleNotFoundError("No module named 'benchmark.x'", name="benchmark.x"))
+    """
+    if not isinstance(exc, ImportError) or not getattr(exc, "name", None):
+        return None
+    extra = OPTIONAL_EXTRAS.get(exc.name.split(".")[0])
+    return None if extra is None else (exc.name, extra)
+
+
+def _install_hint(extra: str) -> str:
+    return f"pip install 'dvoc-benchmark[{extra}]'"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every registered sub-command."""
     parser = argparse.ArgumentParser(
@@ -61,7 +88,18 @@ def run_command(args: argparse.Namespace) -> int:
         return int(args.func(args) or 0)
     except BenchmarkError as exc:
         # Input problems are the user's to fix: one clear line, no traceback.
-        print(f"error: {exc}", file=sys.stderr)
+        message = str(exc)
+        found = missing_extra(exc.__cause__)
+        if found and "pip install" not in message:
+            message += f" ({_install_hint(found[1])})"
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        found = missing_extra(exc)
+        if found is None:
+            raise  # not an optional package: a bug, keep the traceback
+        print(f"error: this command needs the optional package {found[0]!r}, which is not "
+              f"installed: {_install_hint(found[1])}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -42,6 +42,11 @@ class InputError(BenchmarkError, ValueError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
+class OutputError(BenchmarkError, ValueError):
+    """An output path cannot be written safely (a symbolic link, a device, a folder, ...);
+    the message names the path."""
+
+
 class ToolMissingError(BenchmarkError, RuntimeError):
     """An external tool (Java, a jar, an optional package) is not available."""
 

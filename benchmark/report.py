@@ -11,13 +11,14 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import numpy as np
 
 from benchmark import __version__
-from benchmark.atomic import atomic_save_figure, atomic_write_text, write_json_atomic
+from benchmark.atomic import atomic_save_figure, write_text_output
 from benchmark.scoring import PROTOCOLS, ChotaResult
 
 
@@ -33,13 +34,14 @@ def result_json(result: ChotaResult) -> dict[str, Any]:
 
 
 def write_json(result: ChotaResult, path: str | os.PathLike) -> None:
-    """Write :func:`result_json` to ``path`` atomically."""
-    write_json_atomic(result_json(result), path, indent=2)
+    """Write :func:`result_json` to ``path`` atomically (``-``: standard output)."""
+    write_text_output(path, json.dumps(result_json(result), ensure_ascii=False, indent=2))
 
 
 def write_csv(result: ChotaResult, path: str | os.PathLike) -> None:
-    """Write the per-video table (one row per video, fields averaged over alphas)."""
-    atomic_write_text(path, result.per_video.to_csv(index=False, float_format="%.6g"))
+    """Write the per-video table (one row per video, fields averaged over alphas) atomically
+    (``-``: standard output)."""
+    write_text_output(path, result.per_video.to_csv(index=False, float_format="%.6g"))
 
 
 def format_value(kind: str, value: float) -> str:
@@ -61,8 +63,16 @@ def print_table(result: ChotaResult, *, title: str | None = None, console=None) 
     table.add_column("value", justify="right")
     table.add_column("meaning", style="dim")
     values = result.to_dict()
+    undefined = result.undefined_fields()
     for f in result.fields:
-        table.add_row(f.name, format_value(f.kind, values[f.name]), f.description)
+        text, meaning = format_value(f.kind, values[f.name]), f.description
+        if f.name in undefined:
+            # The reference's value stays (as in the JSON), flagged: it measures nothing.
+            n = undefined[f.name]
+            at = "" if n == len(alphas) else f" at {n} of {len(alphas)} alphas"
+            text += " *"
+            meaning = f"* UNDEFINED{at}: no true positive (reference's value); {meaning}"
+        table.add_row(f.name, text, meaning)
     console.print(table)
     notes = [f"protocol: {result.protocol} ({PROTOCOLS[result.protocol]})",
              f"predictions kept when score > {result.score_threshold:g}"]
@@ -73,8 +83,14 @@ def print_table(result: ChotaResult, *, title: str | None = None, console=None) 
         console.print(f"[dim]- {note}[/dim]")
 
 
-def plot_alpha_curves(result: ChotaResult, path: str | os.PathLike) -> None:
-    """TrackEval-style plot of HOTA, DetA, AssA, LocA (and CapA, CHOTA) against alpha."""
+def alpha_figure(result: ChotaResult):
+    """The figure of :func:`plot_alpha_curves` (the caller closes it): one curve per field
+    against alpha when there are several alphas; at a single alpha (a curve would be a
+    column of dots) one bar per field, labelled with its value.
+
+    Example:
+        >>> fig = alpha_figure(result); [p.get_height() for p in fig.axes[0].patches]  # doctest: +SKIP
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,19 +99,40 @@ def plot_alpha_curves(result: ChotaResult, path: str | os.PathLike) -> None:
     names = ["HOTA", "DetA", "AssA", "LocA"]
     if result.caption_metrics:
         names += ["CHOTA", "CapA"] if result.official else ["CHOTA"]
+    top = max(1.0, *(float(np.max(result.per_alpha[n])) for n in names)) * 1.02
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    marker = "o" if len(result.alphas) < 4 else None
-    for name in names:
-        values = result.per_alpha[name]
-        ax.plot(result.alphas, values, marker=marker,
-                label=f"{name} ({np.mean(values):.3f})")
-    ax.set_xlabel("alpha (IoU threshold)")
+    if len(result.alphas) == 1:
+        values = [float(result.per_alpha[name][0]) for name in names]
+        bars = ax.bar(names, values, color=[f"C{i}" for i in range(len(names))])
+        ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], fontsize=8)
+        ax.set_ylim(0, top * 1.06)  # room for the labels above the bars
+        ax.set_xlabel("field")
+        ax.grid(alpha=0.3, axis="y")
+        ax.set_title(f"CHOTA fields at alpha {result.alphas[0]:g} ({result.iou} IoU)")
+    else:
+        marker = "o" if len(result.alphas) < 4 else None
+        for name in names:
+            values = result.per_alpha[name]
+            ax.plot(result.alphas, values, marker=marker,
+                    label=f"{name} ({np.mean(values):.3f})")
+        ax.set_xlabel("alpha (IoU threshold)")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, top)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left", fontsize=8)
+        ax.set_title(f"CHOTA fields vs alpha ({result.iou} IoU)")
     ax.set_ylabel("score")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, max(1.0, *(float(np.max(result.per_alpha[n])) for n in names)) * 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
-    ax.set_title(f"CHOTA fields vs alpha ({result.iou} IoU)")
     fig.tight_layout()
-    atomic_save_figure(path, fig, dpi=120)
-    plt.close(fig)
+    return fig
+
+
+def plot_alpha_curves(result: ChotaResult, path: str | os.PathLike) -> None:
+    """TrackEval-style plot of HOTA, DetA, AssA, LocA (and CapA, CHOTA) against alpha; bars
+    at a single alpha (see :func:`alpha_figure`)."""
+    import matplotlib.pyplot as plt
+
+    fig = alpha_figure(result)
+    try:
+        atomic_save_figure(path, fig, dpi=120)
+    finally:
+        plt.close(fig)

@@ -22,20 +22,29 @@ from benchmark import __version__
 
 
 def _add_outputs(parser: argparse.ArgumentParser, table: str) -> None:
-    parser.add_argument("--json", dest="json_out", help="write settings and scores as JSON")
-    parser.add_argument("--csv", dest="csv_out", help=f"write the {table} table as CSV")
+    parser.add_argument("--json", dest="json_out",
+                        help="write settings and scores as JSON ('-': standard output)")
+    parser.add_argument("--csv", dest="csv_out",
+                        help=f"write the {table} table as CSV ('-': standard output)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _emit(args: argparse.Namespace, *, title: str, summary: dict[str, float],
           table: pd.DataFrame, settings: dict[str, Any], notes: tuple[str, ...] = ()) -> int:
     """Print the summary table and write the requested files (atomically)."""
+    import json
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    from benchmark.atomic import atomic_write_text, write_json_atomic
+    from benchmark.atomic import write_text_output
+    from benchmark.commands.score import check_outputs
 
-    console = Console()
+    # With '-' standard output carries only the JSON/CSV (pipeable); everything else to stderr.
+    to_stdout = check_outputs({"--json": args.json_out, "--csv": args.csv_out})
+    messages = sys.stderr if to_stdout else sys.stdout
+    console = Console(stderr=to_stdout)
     out = Table(title=title)
     out.add_column("metric")
     out.add_column("value", justify="right")
@@ -49,11 +58,11 @@ def _emit(args: argparse.Namespace, *, title: str, summary: dict[str, float],
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}
     if args.json_out:
         doc = {"package_version": __version__, "settings": settings, "scores": clean}
-        write_json_atomic(doc, args.json_out, indent=2)
-        print(f"wrote {args.json_out}")
+        if write_text_output(args.json_out, json.dumps(doc, ensure_ascii=False, indent=2)) != "-":
+            print(f"wrote {args.json_out}", file=messages)
     if args.csv_out:
-        atomic_write_text(args.csv_out, table.to_csv(index=False, float_format="%.6g"))
-        print(f"wrote {args.csv_out}")
+        if write_text_output(args.csv_out, table.to_csv(index=False, float_format="%.6g")) != "-":
+            print(f"wrote {args.csv_out}", file=messages)
     return 0
 
 

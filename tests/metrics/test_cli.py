@@ -46,6 +46,21 @@ def test_trackmap_writes_json_and_csv(files, capsys):
     assert "Track mAP" in capsys.readouterr().out
 
 
+def test_trackmap_dash_writes_json_to_stdout_and_refuses_a_symlink(files, capsys):
+    gt, pred, tmp = files
+    base = ["trackmap", "--gt", str(gt), "--pred", str(pred), "--iou", "box", "--quiet"]
+    assert main([*base, "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)  # standard output is the JSON and nothing else
+    assert doc["scores"]["AP"] == pytest.approx((3 * 1.0 + 4 * 51 / 101) / 10)
+    assert "Track mAP" in captured.err
+    (tmp / "real.csv").write_text("old")
+    (tmp / "link.csv").symlink_to(tmp / "real.csv")
+    assert main([*base, "--csv", str(tmp / "link.csv")]) == 2
+    assert "link.csv: is a symbolic link, not a regular file" in capsys.readouterr().err
+    assert (tmp / "link.csv").is_symlink() and (tmp / "real.csv").read_text() == "old"
+
+
 def test_vocap_command(files):
     gt, pred, tmp = files
     assert main(["vocap", "--gt", str(gt), "--pred", str(pred), "--json", str(tmp / "v.json"),

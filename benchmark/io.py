@@ -196,16 +196,44 @@ def _types(values: Iterable) -> set[type]:
     return set(map(type, values))
 
 
-def _int_column(records: Sequence[dict], key: str, where: "_Where") -> np.ndarray:
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _column(records: Sequence[dict], key: str, where: "_Where") -> list:
     try:
-        values = [r[key] for r in records]
+        return [r[key] for r in records]
     except (KeyError, TypeError):
         where.fail_first(records, lambda r: isinstance(r, dict) and key in r,
                          "missing field" if all(isinstance(r, dict) for r in records)
                          else "a record must be a JSON object", key)
+
+
+def _int_column(records: Sequence[dict], key: str, where: "_Where") -> np.ndarray:
+    values = _column(records, key, where)
     if not _types(values) <= {int}:  # fast path for the usual plain ints
         where.fail_first(values, _is_int, "must be an integer", key, by_value=True)
+    if values and (min(values) < _INT64[0] or max(values) > _INT64[1]):
+        where.fail_first(values, lambda v: _INT64[0] <= v <= _INT64[1],
+                         "is outside the 64-bit integer range", key, by_value=True)
     return np.asarray(values, dtype=np.int64)
+
+
+def _track_column(records: Sequence[dict], where: "_Where") -> np.ndarray:
+    """Track ids as int64: integers as given, or strings (the reference accepts any ids it
+    can sort) replaced by their rank among the file's distinct strings; one kind per file.
+
+    Example:
+        >>> _track_column([{"track_id": "car"}, {"track_id": "bus"}, {"track_id": "car"}],
+        ...               _Where("p.json", "predictions")).tolist()
+        [1, 0, 1]
+    """
+    values = _column(records, "track_id", where)
+    if _types(values) <= {str} and values:
+        return np.unique(np.asarray(values, dtype=object), return_inverse=True)[1].astype(np.int64)
+    if not _types(values) <= {int}:
+        where.fail_first(values, _is_int, "must be an integer or a string, the same kind for every record",
+                         "track_id", by_value=True)
+    return _int_column(records, "track_id", where)
 
 
 def _box_array(boxes: list, where: "_Where", key: str, positions: Sequence[int]) -> np.ndarray:
@@ -426,7 +454,7 @@ def _per_frame_detections(records: list, where: _Where, image_table: ImageTable,
                           *, scores: bool, require_captions: bool,
                           video_ids: np.ndarray | None = None) -> Detections:
     image_ids = _int_column(records, "image_id", where)
-    tracks = _int_column(records, "track_id", where)
+    tracks = _track_column(records, where)
     video, frame, found = image_table.locate(image_ids)
     if not found.all():
         i = int(np.flatnonzero(~found)[0])
@@ -507,8 +535,8 @@ def _check_duplicates(detections: Detections) -> None:
         k = int(np.flatnonzero(same)[0])
         first, second = int(order[k]), int(order[k + 1])
         raise InputError(
-            f"duplicate detection: track {int(detections.track[second])} already has a "
-            f"detection in this frame ({detections.describe(first)})",
+            f"duplicate detection: its track already has a detection in this frame "
+            f"({detections.describe(first)})",
             source=detections.source, record=detections.describe(second), field="track_id")
 
 
@@ -597,12 +625,14 @@ def _per_track_detections(records: list, where: _Where, video_index: dict[int, i
 
 # --------------------------------------------------------------------------- predictions
 
-def load_predictions(source: Source, gt: GroundTruth, *,
-                     require_captions: bool = True) -> Detections:
+def load_predictions(source: Source, gt: GroundTruth, *, require_captions: bool = True,
+                     score_threshold: float | None = None) -> Detections:
     """Load predictions (a path, a list, or a dict with an ``annotations`` list) against ``gt``.
 
     Per-frame records are placed by ``image_id``; per-track records (``segmentations`` /
     ``bboxes`` lists) by ``video_id`` and list position, each record becoming one track.
+    A track may have one detection per frame; with ``score_threshold`` only the detections
+    the scorer keeps (score > threshold) must obey that, as the reference filters first.
 
     Example:
         >>> gt = load_ground_truth({"images": [{"id": 7, "video_id": 1}], "annotations": []})
@@ -641,7 +671,8 @@ def load_predictions(source: Source, gt: GroundTruth, *,
         detections = _per_frame_detections(data, where, gt.images, scores=True,
                                            require_captions=require_captions,
                                            video_ids=gt.video_ids)
-    _check_duplicates(detections)
+    kept = detections if score_threshold is None else detections.take(detections.scores > score_threshold)
+    _check_duplicates(kept)
     return detections
 
 

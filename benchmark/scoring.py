@@ -121,6 +121,30 @@ class ChotaResult:
         summed = {k: np.tensordot(weights, v, axes=([-1], [0])) for k, v in self.video_stats.items()}
         return {k: v.mean(axis=-1) for k, v in final_fields(summed, self.caption_metrics).items()}
 
+    def undefined_fields(self) -> dict[str, int]:
+        """Fields that average over true positives (AssA, AssRe, AssPr, LocA over all of them,
+        CapA and CapA-<metric> over the captioned ones) at alphas with none: field name ->
+        number of such alphas. The reference still reports a value there (1.0 for LocA and
+        CapA, 0 for AssA), kept in :meth:`to_dict`; the console table marks them.
+
+        Example:
+            >>> result.undefined_fields()          # no prediction kept   # doctest: +SKIP
+            {'CapA': 1, 'AssA': 1, 'AssRe': 1, 'AssPr': 1, 'LocA': 1, 'CapA-cider': 1}
+        """
+        tp = np.asarray(self.per_alpha["HOTA_TP"])
+        captioned = np.asarray(self.per_alpha["TP_with_caps"])
+        out = {}
+        for f in self.fields:
+            if f.name in ("AssA", "AssRe", "AssPr", "LocA"):
+                missing = int(np.sum(tp == 0))
+            elif f.name == "CapA" or f.name.startswith("CapA-"):
+                missing = int(np.sum(captioned == 0))
+            else:
+                continue
+            if missing:
+                out[f.name] = missing
+        return out
+
     def settings(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict (stored next to the scores)."""
         return {"iou": self.iou, "alphas": [float(a) for a in self.alphas],
@@ -298,6 +322,9 @@ class Chota:
             gt, require_captions=bool(self.caption_metrics))
         self._captions: dict[str, int] = {}
         self._counts: dict[int, SequenceCounts] = {}
+        # Prediction records seen and kept (score > threshold), for the degenerate-input warning.
+        self._num_predictions = 0
+        self._num_kept = 0
         self._video_cider: dict[int, np.ndarray] = {}  # reference protocol, from the workers
         gt_det = self.gt.detections
         self._gt_caption_ids = self._caption_ids(gt_det.captions, empty_is_none=True)
@@ -375,8 +402,11 @@ class Chota:
     def update(self, predictions: Source | Detections) -> None:
         """Match the predictions of one or more videos (all of each video's records at once)."""
         det = predictions if isinstance(predictions, Detections) else load_predictions(
-            predictions, self.gt, require_captions=bool(self.caption_metrics))
+            predictions, self.gt, require_captions=bool(self.caption_metrics),
+            score_threshold=self.score_threshold)
+        self._num_predictions += len(np.unique(det.record_index))
         det = det.take(det.scores > self.score_threshold)  # strictly greater, as the reference
+        self._num_kept += len(np.unique(det.record_index))
         self._warn_line_breaks(det, "predicted")
         pred_caption_ids = self._caption_ids(det.captions, empty_is_none=False)
         pred_geometry = self._geometry(det, self.gt)
@@ -503,12 +533,40 @@ class Chota:
         per_video = pd.DataFrame({
             "video_id": self.gt.video_ids.astype(int), "video": self.gt.video_names,
             **{n: per_video_fields[n].mean(axis=1) for n in names}})
-        return ChotaResult(
+        result = ChotaResult(
             alphas=self.alphas, per_alpha=per_alpha, per_video=per_video,
             video_stats=video_stats, caption_metrics=self.caption_metrics,
             official=self.caption_metrics == OFFICIAL_CAPTION_METRICS,
             protocol=self.protocol, iou=self.iou, score_threshold=self.score_threshold,
             warnings=list(self.warnings))
+        message = self._degenerate_warning(result)
+        if message:
+            result.warnings.append(message)
+            warnings.warn(message, stacklevel=3)
+        return result
+
+    def _degenerate_warning(self, result: "ChotaResult") -> str | None:
+        """A warning when nothing (or nothing useful) was scored: no prediction kept, or no
+        true positive at some alpha, so that fields averaging over true positives are
+        undefined (the values stay the reference's: e.g. LocA and CapA 1.0, AssA 0)."""
+        undefined = result.undefined_fields()
+        kept = (f"{self._num_kept} of {self._num_predictions} predictions kept "
+                f"(score > {self.score_threshold:g})")
+        if self._num_predictions == 0:
+            head = "no prediction scored: the predictions are empty"
+        elif self._num_kept == 0:
+            head = f"no prediction scored: {kept}"
+        elif undefined:
+            head = f"{kept}, but no true positive at some alpha"
+        else:
+            return None
+        if not undefined:
+            return head
+        n_alpha = len(result.alphas)
+        where = ", ".join(f"{name}" + ("" if n == n_alpha else f" ({n} of {n_alpha} alphas)")
+                          for name, n in undefined.items())
+        return (f"{head}; undefined for lack of true positives: {where}; their values are the "
+                f"reference scorer's conventions, not measurements")
 
     def _unmatched(self, v: int) -> SequenceCounts:
         """A video without predictions: every ground-truth box is a miss."""

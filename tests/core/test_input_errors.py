@@ -234,3 +234,47 @@ def test_frames_are_scored_in_image_id_order_and_per_track_lists_follow_frame_in
     images[2]["frame_index"] = 1
     with pytest.raises(InputError, match="frame_index"):
         load_ground_truth(gt)
+
+
+def _one_box_case():
+    images = [{"id": i, "video_id": 1, "frame_index": i, "width": 100, "height": 100} for i in (1, 2)]
+    gt = {"videos": [{"id": 1, "width": 100, "height": 100}], "images": images,
+          "annotations": [{"id": i, "image_id": i, "track_id": 5, "category_id": 1, "bbox": [10, 10, 20, 20],
+                           "caption": "a box"} for i in (1, 2)],
+          "categories": [{"id": 1, "name": "thing"}]}
+    pred = [{"image_id": i, "track_id": 7, "category_id": 1, "bbox": [10, 10, 20, 20], "score": 0.9,
+             "caption": "a box"} for i in (1, 2)]
+    return gt, pred
+
+
+def test_a_duplicate_below_the_score_threshold_is_filtered_first_as_the_reference():
+    gt, pred = _one_box_case()
+    low = dict(pred[0], score=0.3, bbox=[50, 50, 10, 10])
+    result = chota(gt, pred + [low], iou="box", caption_metrics=())
+    assert (result["HOTA_TP"], result["HOTA_FP"]) == (2, 0)
+    # Kept by the threshold, the same duplicate is an error naming the record and the field.
+    with pytest.raises(InputError, match=r"predictions\[2\].*track_id|duplicate detection") as err:
+        chota(gt, pred + [dict(low, score=0.8)], iou="box", caption_metrics=())
+    assert err.value.field == "track_id"
+    assert chota(gt, pred + [dict(low, score=0.8)], iou="box", caption_metrics=(), score_threshold=0.85)["HOTA_TP"] == 2
+
+
+def test_string_track_ids_are_accepted_as_the_reference_does():
+    gt, pred = _one_box_case()
+    as_int = chota(gt, pred, iou="box", caption_metrics=())
+    gt_str = json.loads(json.dumps(gt))
+    for ann in gt_str["annotations"]:
+        ann["track_id"] = "person-5"
+    pred_str = [dict(p, track_id="t7") for p in pred]
+    as_str = chota(gt_str, pred_str, iou="box", caption_metrics=())
+    assert as_str.to_dict() == as_int.to_dict()
+    with pytest.raises(InputError, match="integer or a string") as err:
+        chota(gt, [pred[0], dict(pred[1], track_id=7.5)], iou="box", caption_metrics=())
+    assert err.value.field == "track_id"
+
+
+def test_ids_beyond_64_bits_are_an_input_error():
+    gt, pred = _one_box_case()
+    with pytest.raises(InputError, match="64-bit") as err:
+        chota(gt, [dict(pred[0], image_id=2**63), pred[1]], iou="box", caption_metrics=())
+    assert err.value.field == "image_id"

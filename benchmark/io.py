@@ -29,6 +29,8 @@ import gzip
 import json
 import math
 import os
+import sys
+import warnings
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -166,6 +168,12 @@ def read_json(source: Source, *, what: str) -> tuple[Any, str]:
         return _loads(raw), name
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"not valid JSON ({exc})", source=name) from exc
+    except RecursionError:
+        # The parsers check their depth (no stack overflow): report it as bad input. No
+        # valid file of either layout nests deeper than a few levels.
+        raise InputError("JSON nested too deeply (lists or objects nested about "
+                         f"{sys.getrecursionlimit()} levels or more); no valid input nests "
+                         "more than a few levels", source=name) from None
 
 
 def _loads(raw: bytes) -> Any:
@@ -191,12 +199,23 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+def _is_finite_number(value: Any) -> bool:
+    """A number whose float64 value is finite (a JSON 10**400 or 1e400 is not)."""
+    if not _is_number(value):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float64
+        return False
+
+
 def _types(values: Iterable) -> set[type]:
     """The set of Python types among ``values`` (a C-speed scan, for the bulk checks)."""
     return set(map(type, values))
 
 
 _INT64 = (-(2**63), 2**63 - 1)
+_MAX_FRAMES = 2**31 - 1  # frames per video (per-track ground truth's 'length')
 
 
 def _column(records: Sequence[dict], key: str, where: "_Where") -> list:
@@ -212,6 +231,11 @@ def _int_column(records: Sequence[dict], key: str, where: "_Where") -> np.ndarra
     values = _column(records, key, where)
     if not _types(values) <= {int}:  # fast path for the usual plain ints
         where.fail_first(values, _is_int, "must be an integer", key, by_value=True)
+    return _int64(values, key, where)
+
+
+def _int64(values: list, key: str, where: "_Where") -> np.ndarray:
+    """Python ints (already checked) as int64, refusing those beyond 64 bits."""
     if values and (min(values) < _INT64[0] or max(values) > _INT64[1]):
         where.fail_first(values, lambda v: _INT64[0] <= v <= _INT64[1],
                          "is outside the 64-bit integer range", key, by_value=True)
@@ -228,12 +252,13 @@ def _track_column(records: Sequence[dict], where: "_Where") -> np.ndarray:
         [1, 0, 1]
     """
     values = _column(records, "track_id", where)
-    if _types(values) <= {str} and values:
+    kinds = _types(values)
+    if kinds <= {int}:
+        return _int64(values, "track_id", where)
+    if kinds <= {str}:
         return np.unique(np.asarray(values, dtype=object), return_inverse=True)[1].astype(np.int64)
-    if not _types(values) <= {int}:
-        where.fail_first(values, _is_int, "must be an integer or a string, the same kind for every record",
-                         "track_id", by_value=True)
-    return _int_column(records, "track_id", where)
+    where.fail_first(values, _is_int, "must be an integer or a string, the same kind for every record",
+                     "track_id", by_value=True)
 
 
 def _box_array(boxes: list, where: "_Where", key: str, positions: Sequence[int]) -> np.ndarray:
@@ -241,7 +266,7 @@ def _box_array(boxes: list, where: "_Where", key: str, positions: Sequence[int])
     try:
         array = np.asarray(boxes, dtype=np.float64)
         ok = array.ndim == 2 and array.shape[1] == 4 and array.shape[0] == len(boxes)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # OverflowError: an int beyond float64
         ok = False
     if ok:
         # numpy silently parses strings and bools as numbers: check the element types too.
@@ -251,6 +276,11 @@ def _box_array(boxes: list, where: "_Where", key: str, positions: Sequence[int])
             if not (isinstance(box, (list, tuple)) and len(box) == 4
                     and all(_is_number(v) for v in box)):
                 where.fail(i, f"must be [x, y, w, h] numbers, got {box!r}", key)
+            if not all(_is_finite_number(v) for v in box):
+                where.fail(i, f"has a NaN or infinite value: {box!r}", key)
+        # Valid after all (e.g. numpy scalars in an in-memory source).
+        array = np.asarray([[float(v) for v in box] for box in boxes],
+                           dtype=np.float64).reshape(-1, 4)
     finite = np.isfinite(array).all(axis=1)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
@@ -259,7 +289,20 @@ def _box_array(boxes: list, where: "_Where", key: str, positions: Sequence[int])
     if negative.any():
         i = int(np.flatnonzero(negative)[0])
         where.fail(positions[i], f"has a negative width or height: {boxes[i]!r}", key)
-    return array.reshape(-1, 4).astype(np.float32)
+    with np.errstate(over="ignore"):  # checked just below
+        boxes32 = array.reshape(-1, 4).astype(np.float32)
+    # Boxes are scored in float32: every value, and the x + w, y + h and w * h the IoU
+    # computes, must stay finite there (1e300 is finite in float64 only).
+    with np.errstate(over="ignore"):
+        derived = np.concatenate([boxes32, boxes32[:, :2] + boxes32[:, 2:],
+                                  boxes32[:, 2:3] * boxes32[:, 3:4]], axis=1)
+    too_large = ~np.isfinite(derived).all(axis=1)
+    if too_large.any():
+        i = int(np.flatnonzero(too_large)[0])
+        where.fail(positions[i], f"is beyond float32's range (the scorer's box precision, up "
+                   f"to about 3.4e38 for each value, for x + w, y + h and for w * h): "
+                   f"{boxes[i]!r}", key)
+    return boxes32
 
 
 def _caption_column(records: Sequence[dict], where: "_Where", *, required: bool) -> np.ndarray:
@@ -275,7 +318,30 @@ def _caption_column(records: Sequence[dict], where: "_Where", *, required: bool)
             elif not isinstance(caption, str):
                 where.fail(i, "missing field" if caption is None
                            else f"must be a string, got {type(caption).__name__}", "caption")
+    _check_unicode(captions, where, "caption")
     return np.asarray(captions, dtype=object)
+
+
+def _check_unicode(texts: list[str], where: "_Where", key: str) -> None:
+    """Refuse text that is not valid Unicode: a lone surrogate (JSON ``"\\ud800"``) cannot be
+    encoded as UTF-8, so the caption scorers, the score cache and the stores could not take it.
+    One C-speed pass over all texts; the record is named only when it fails.
+
+    Example:
+        >>> _check_unicode(["a dog", "a \\ud800 cat"], _Where("p.json", "predictions"), "caption")
+        Traceback (most recent call last):
+        ...
+        benchmark.errors.InputError: p.json: record predictions[1], field 'caption': is not valid Unicode: '\\ud800' at position 2 (a lone surrogate)
+    """
+    try:
+        "".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        for i, text in enumerate(texts):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                where.fail(i, f"is not valid Unicode: {text[exc.start]!r} at position "
+                           f"{exc.start} (a lone surrogate)", key)
 
 
 @dataclass
@@ -290,7 +356,8 @@ class _Where:
         if self.labels is not None:
             return self.labels[index]
         label = f"{self.prefix}[{index}]"
-        if isinstance(record, dict) and _is_int(record.get("id")):
+        if isinstance(record, dict) and _is_int(record.get("id")) \
+                and _INT64[0] <= record["id"] <= _INT64[1]:  # not a 400-digit label
             label += f" (id {record['id']})"
         return label
 
@@ -320,6 +387,9 @@ def load_ground_truth(source: Source, *, require_captions: bool = True) -> Groun
 
     Both layouts are accepted (see the module docstring). With ``require_captions=False`` a
     missing ``caption`` counts as "" (box-only datasets scored for DetA/AssA only).
+    ``frame_index`` is given on every image or on none (an input error otherwise, naming the
+    first image without one); gaps in a video's ``frame_index`` values only warn, as frames
+    are scored in image-id order.
 
     Example:
         >>> gt = load_ground_truth("gt.json")           # doctest: +SKIP
@@ -381,7 +451,15 @@ def _load_coco_video_gt(data: dict, annotations: list, name: str,
     # Frames are scored in image-id order, as the reference scorer sorts a video's image ids
     # (the order of the float64 sums in the global alignment decides exact ties). The display
     # position is the frame_index order when every image has one: per-track lists follow it.
-    has_index = all(isinstance(im, dict) and "frame_index" in im for im in images)
+    # frame_index is all or nothing: on only some images the display order would be half
+    # made up. Gaps in it are allowed (sampled frames) but warned about.
+    with_index = [isinstance(im, dict) and "frame_index" in im for im in images]
+    has_index = all(with_index)
+    if any(with_index) and not has_index:
+        i = with_index.index(False)
+        images_where.fail(i, f"missing field, which {sum(with_index)} of the {len(images)} "
+                          "images have: give 'frame_index' on every image or on none",
+                          "frame_index", images[i])
     position_key = _int_column(images, "frame_index", images_where) if has_index else image_ids
     video_of_image = np.asarray([video_index[v] for v in image_videos.tolist()], dtype=np.int64)
     frame_of_image = _rank_within_video(video_of_image, image_ids, len(videos))
@@ -389,6 +467,8 @@ def _load_coco_video_gt(data: dict, annotations: list, name: str,
     if clash is not None:
         images_where.fail(clash, "two images of one video share this frame position",
                           "frame_index" if has_index else "id")
+    if has_index:
+        _warn_frame_index_gaps(position_key, video_of_image, videos, name)
     by_id = np.argsort(image_ids, kind="stable")
     repeated = np.flatnonzero(np.diff(image_ids[by_id]) == 0)
     if len(repeated):
@@ -397,7 +477,7 @@ def _load_coco_video_gt(data: dict, annotations: list, name: str,
     image_table = ImageTable(ids=image_ids[by_id], video=video_of_image[by_id],
                              frame=frame_of_image[by_id])
     num_frames = np.bincount(video_of_image, minlength=len(videos)).astype(np.int64)
-    heights, widths = _sizes(videos, images, video_of_image)
+    heights, widths = _sizes(videos, images, video_of_image, name)
     starts = np.concatenate([[0], np.cumsum(num_frames)[:-1]]).astype(np.int64)
     flat = np.empty(len(images), dtype=np.int64)
     flat[starts[video_of_image] + position_of_image] = frame_of_image
@@ -412,6 +492,47 @@ def _load_coco_video_gt(data: dict, annotations: list, name: str,
         video_names=[str(v.get("name", v["id"])) for v in videos], num_frames=num_frames,
         heights=heights, widths=widths, detections=detections, images=image_table,
         source=name, layout="coco-video", frame_at_position=frame_at_position)
+
+
+def _warn_frame_index_gaps(frame_index: np.ndarray, video: np.ndarray, videos: list[dict],
+                           name: str) -> None:
+    """Warn (once, naming the first video and a missing value) when a video's frame_index
+    values are not consecutive. Scoring is unaffected (frames are scored in image-id order);
+    the warning says that frames may be missing from the ground truth.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     _warn_frame_index_gaps(np.array([0, 1, 3]), np.array([0, 0, 0]), [{"id": 5}], "gt.json")
+        >>> print(caught[0].message)
+        gt.json: field 'frame_index': 1 of 1 videos have gaps in frame_index, first video 5 (3 images over frame_index 0 to 3, 2 is missing); frames are scored in image-id order, the gaps are ignored
+    """
+    if not len(video):
+        return
+    num_videos = len(videos)
+    count = np.bincount(video, minlength=num_videos)
+    seen = count > 0
+    low = np.full(num_videos, np.iinfo(np.int64).max)
+    high = np.full(num_videos, np.iinfo(np.int64).min)
+    np.minimum.at(low, video, frame_index)
+    np.maximum.at(high, video, frame_index)
+    # Distinct values (duplicates are refused later): consecutive iff max - min + 1 == count;
+    # compared as Python ints, as max - min can pass int64's range.
+    gaps = [v for v in np.flatnonzero(seen).tolist()
+            if int(high[v]) - int(low[v]) + 1 != int(count[v])]
+    if not gaps:
+        return
+    v = gaps[0]
+    present = np.sort(frame_index[video == v])
+    holes = np.flatnonzero(np.diff(present) > 1)
+    missing = int(present[holes[0]]) + 1 if len(holes) else None
+    detail = f", {missing} is missing" if missing is not None else ""
+    warnings.warn(
+        f"{name}: field 'frame_index': {len(gaps)} of {int(seen.sum())} videos have gaps in "
+        f"frame_index, first video {videos[v]['id']} ({int(count[v])} images over frame_index "
+        f"{int(low[v])} to {int(high[v])}{detail}); frames are scored in image-id order, the "
+        "gaps are ignored", UserWarning, stacklevel=4)
 
 
 def _rank_within_video(video: np.ndarray, key: np.ndarray, num_videos: int, *,
@@ -436,17 +557,43 @@ def _rank_within_video(video: np.ndarray, key: np.ndarray, num_videos: int, *,
     return rank, (int(order[clash[0] + 1]) if len(clash) else None)
 
 
+_MAX_SIDE = 2**31 - 1  # pycocotools keeps mask heights and widths in 32-bit integers
+
+
+def _side(value: Any) -> int | None:
+    """A height or width as an int (0 = unknown), or None when it is not one."""
+    if value is None:
+        return 0
+    if _is_int(value) and 0 <= value <= _MAX_SIDE:
+        return int(value)
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= _MAX_SIDE:
+        return int(value)  # 720.0, as some writers store sizes
+    return None
+
+
 def _sizes(videos: list[dict], images: list[dict] | None,
-           video_of_image: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+           video_of_image: np.ndarray | None, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-video height and width (0 = unknown), from the video table or its first image."""
-    heights = np.asarray([v.get("height", 0) or 0 for v in videos], dtype=np.int64)
-    widths = np.asarray([v.get("width", 0) or 0 for v in videos], dtype=np.int64)
+    sizes = {}
+    for key in ("height", "width"):
+        values = []
+        for i, video in enumerate(videos):
+            side = _side(video.get(key))
+            if side is None:
+                _Where(name, "videos").fail(i, f"must be a non-negative integer of at most "
+                                            f"{_MAX_SIDE}, got {video.get(key)!r}", key, video)
+            values.append(side)
+        sizes[key] = np.asarray(values, dtype=np.int64)
+    heights, widths = sizes["height"], sizes["width"]
     if images is not None and video_of_image is not None:
-        for image, v in zip(images, video_of_image.tolist()):
-            if heights[v] == 0 and _is_int(image.get("height")):
-                heights[v] = image["height"]
-            if widths[v] == 0 and _is_int(image.get("width")):
-                widths[v] = image["width"]
+        for i, (image, v) in enumerate(zip(images, video_of_image.tolist())):
+            for key, table in (("height", heights), ("width", widths)):
+                if table[v] == 0 and _is_int(image.get(key)):
+                    if _side(image[key]) is None:
+                        _Where(name, "images").fail(
+                            i, f"must be a non-negative integer of at most {_MAX_SIDE}, got "
+                            f"{image[key]!r}", key, image)
+                    table[v] = image[key]
     return heights, widths
 
 
@@ -495,6 +642,14 @@ def _geometry(where: _Where, bboxes: list,
     for i, box_ok, seg_ok in zip(positions, has_box, has_seg):
         if not box_ok and not seg_ok:
             where.fail(i, "needs a 'bbox' or a 'segmentation'", "bbox")
+    for i, seg in enumerate(segmentations):
+        # pycocotools encodes compressed counts as UTF-8 (a lone surrogate raises) and reads
+        # them as ASCII: refuse any other character here, where the record can be named.
+        if type(seg) is dict and type(seg.get("counts")) is str and not seg["counts"].isascii():
+            counts = seg["counts"]
+            bad = next(k for k, c in enumerate(counts) if not c.isascii())
+            where.fail(i, f"compressed RLE 'counts' must be ASCII text, got {counts[bad]!r} "
+                       f"at position {bad}", "segmentation")
     boxes = np.full((len(bboxes), 4), np.nan, dtype=np.float32)
     if any(has_box):
         idx = [k for k, ok in enumerate(has_box) if ok]
@@ -506,13 +661,16 @@ def _geometry(where: _Where, bboxes: list,
 def _score_column(records: list, where: _Where) -> np.ndarray:
     values = [r.get("score") if isinstance(r, dict) else None for r in records]
     if _types(values) <= {int, float}:
-        scores = np.asarray(values, dtype=np.float64)
+        try:
+            scores = np.asarray(values, dtype=np.float64)
+        except OverflowError:  # an int beyond float64: named below
+            scores = np.asarray([math.nan])
         if np.isfinite(scores).all():
             return scores
     for i, value in enumerate(values):
         if value is None:
             where.fail(i, "missing field", "score")
-        if not _is_number(value) or not math.isfinite(value):
+        if not _is_finite_number(value):
             where.fail(i, f"must be a finite number, got {value!r}", "score")
     raise AssertionError("unreachable: a bad score was not reported")  # pragma: no cover
 
@@ -549,12 +707,12 @@ def _load_per_track_gt(data: dict, annotations: list, name: str,
         length = video.get("length")
         if length is None and isinstance(video.get("file_names"), list):
             length = len(video["file_names"])
-        if not _is_int(length) or length < 0:
-            where.fail(i, "needs a non-negative integer 'length' (or a 'file_names' list)",
-                       "length", video)
+        if not _is_int(length) or not 0 <= length <= _MAX_FRAMES:
+            where.fail(i, f"needs a non-negative integer 'length' of at most {_MAX_FRAMES} "
+                       f"(or a 'file_names' list), got {length!r}", "length", video)
         lengths.append(length)
     num_frames = np.asarray(lengths, dtype=np.int64)
-    heights, widths = _sizes(videos, None, None)
+    heights, widths = _sizes(videos, None, None, name)
     detections = _per_track_detections(annotations, _Where(name, "annotations"), video_index,
                                        num_frames, scores=False,
                                        require_captions=require_captions)
@@ -594,8 +752,8 @@ def _per_track_detections(records: list, where: _Where, video_index: dict[int, i
             where.fail(i, "needs a 'bboxes' or a 'segmentations' list", "segmentations", record)
         # Ground-truth tracks carry their own id; prediction tracks are numbered by record.
         track = record.get("id", i) if not scores else i
-        if not _is_int(track):
-            where.fail(i, f"must be an integer, got {track!r}", "id", record)
+        if not _is_int(track) or not _INT64[0] <= track <= _INT64[1]:
+            where.fail(i, f"must be a 64-bit integer, got {track!r}", "id", record)
         boxes = per_frame.get("bboxes", [None] * int(num_frames[v]))
         segs = per_frame.get("segmentations", [None] * int(num_frames[v]))
         for f, (box, seg) in enumerate(zip(boxes, segs)):

@@ -19,7 +19,9 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -86,6 +88,11 @@ class Submission:
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
                              source=self.source) from exc
+        except RecursionError:
+            # json's parser checks its depth (no stack overflow): report it as bad input.
+            raise InputError("JSON nested too deeply (lists or objects nested about "
+                             f"{sys.getrecursionlimit()} levels or more); a valid submission "
+                             "nests only a few levels", source=self.source) from None
 
 
 def _read_limited(stream: IO[bytes], *, source: str, compressed_size: int, limits: Limits) -> bytes:
@@ -157,9 +164,14 @@ def _read_zip(path: Path, *, limits: Limits) -> tuple[str, bytes]:
             raise InputError(f"declares {member.file_size} bytes uncompressed, above the "
                              f"{limits.max_json_bytes // MiB} MiB limit", source=source)
         # The declared sizes can lie: the limits are enforced again on the bytes read.
-        with archive.open(member) as stream:
-            data = _read_limited(stream, source=source, compressed_size=member.compress_size,
-                                 limits=limits)
+        try:
+            with archive.open(member) as stream:
+                data = _read_limited(stream, source=source, compressed_size=member.compress_size,
+                                     limits=limits)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
+            # A bad CRC-32, corrupt deflate data, a truncated member, an unsupported method.
+            raise InputError(f"zip member {member.filename!r} is corrupt or unreadable ({exc}); "
+                             "re-create the zip", source=path.name) from exc
         if data.startswith((_ZIP_MAGIC, _GZIP_MAGIC)):
             raise InputError("is an archive inside the zip; put the JSON itself in the zip",
                              source=source)

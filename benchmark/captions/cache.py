@@ -4,6 +4,10 @@
 Scores are keyed by (metric id, reference, candidate). The metric id carries the scorer's
 version (a hash of its jar and its flags), so a changed scorer never reads stale scores.
 The store is SQLite in WAL mode with a busy timeout: several processes may read and write it.
+Text that is not valid Unicode (a lone surrogate such as ``"\\ud800"``, which UTF-8 and so
+SQLite cannot hold) is never stored: such a pair is always a miss, is skipped by
+:meth:`PairScoreCache.put_many` and never raises. (The loaders refuse such captions as input
+errors, so only direct callers meet this.)
 
 Example:
     >>> cache = PairScoreCache(":memory:")
@@ -38,6 +42,15 @@ CREATE TABLE IF NOT EXISTS pair_scores (
     PRIMARY KEY (metric, ref, cand)
 ) WITHOUT ROWID
 """
+
+
+def _storable(text: str) -> bool:
+    """Whether SQLite can store ``text`` (it encodes as UTF-8: no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def default_cache_path() -> Path:
@@ -94,6 +107,8 @@ class PairScoreCache:
         query = "SELECT score FROM pair_scores WHERE metric = ? AND ref = ? AND cand = ?"
         with self._lock, self._guard():
             for ref, cand in pairs:
+                if not (_storable(ref) and _storable(cand)):
+                    continue  # not valid Unicode: never stored, always a miss
                 row = self._conn.execute(query, (metric_id, ref, cand)).fetchone()
                 if row is not None:
                     hits[(ref, cand)] = math.nan if row[0] is None else float(row[0])
@@ -112,13 +127,15 @@ class PairScoreCache:
                 return self._conn.execute(query, (metric_id,)).fetchone() is not None
             query = "SELECT 1 FROM pair_scores WHERE metric = ? AND ref = ? LIMIT 1"
             return any(self._conn.execute(query, (metric_id, ref)).fetchone() is not None
-                       for ref in refs)
+                       for ref in refs if _storable(ref))
 
     def put_many(self, metric_id: str, pairs: Sequence[tuple[str, str]], scores: Iterable[float]) -> None:
-        """Store scores for ``pairs`` in one transaction (all or nothing)."""
+        """Store scores for ``pairs`` in one transaction (all or nothing); pairs whose text is
+        not valid Unicode are skipped (see the module docstring)."""
         rows = [
             (metric_id, ref, cand, None if math.isnan(s) else float(s))
             for (ref, cand), s in zip(pairs, scores, strict=True)
+            if _storable(ref) and _storable(cand)
         ]
         with self._lock, self._guard():
             # BEGIN IMMEDIATE takes the write lock up front: concurrent writers wait (busy

@@ -13,11 +13,20 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 RLE = dict  # {"size": [h, w], "counts": bytes}
+_MAX_SIDE = 2**31 - 1  # pycocotools keeps heights and widths in 32-bit integers
 
 
 def _is_number(value: Any) -> bool:
     # JSON true/false are Python ints; they are never a coordinate or a run length.
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    """Whether a number is finite as a float (a JSON integer like 10**400 is not)."""
+    try:
+        return np.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _is_count(value: Any) -> bool:
@@ -39,6 +48,10 @@ def to_rle(segmentation: Any, height: int | None = None, width: int | None = Non
         16
         >>> to_rle({"size": [2, 2], "counts": "121"})
         {'size': [2, 2], 'counts': b'121'}
+        >>> to_rle({"size": [2, 2], "counts": "1\\ud8001"})
+        Traceback (most recent call last):
+        ...
+        ValueError: compressed RLE 'counts' must be ASCII text, got '\\ud800' at position 1
     """
     if isinstance(segmentation, dict):
         if "counts" not in segmentation or "size" not in segmentation:
@@ -46,8 +59,15 @@ def to_rle(segmentation: Any, height: int | None = None, width: int | None = Non
         size = segmentation["size"]
         if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(map(_is_count, size)):
             raise ValueError(f"RLE 'size' must be [height, width] integers, got {size!r}")
+        if max(size) > _MAX_SIDE:
+            raise ValueError(f"RLE 'size' {list(size)} is beyond {_MAX_SIDE} pixels a side "
+                             "(pycocotools' 32-bit sizes)")
         counts = segmentation["counts"]
         if isinstance(counts, str):
+            if not counts.isascii():
+                bad = next(i for i, c in enumerate(counts) if not c.isascii())
+                raise ValueError(f"compressed RLE 'counts' must be ASCII text, got "
+                                 f"{counts[bad]!r} at position {bad}")
             return {"size": [size[0], size[1]], "counts": counts.encode("ascii")}
         if isinstance(counts, bytes):
             return {"size": [size[0], size[1]], "counts": counts}
@@ -68,8 +88,17 @@ def to_rle(segmentation: Any, height: int | None = None, width: int | None = Non
             raise ValueError("a polygon segmentation must be a non-empty list of coordinate lists")
         for poly in segmentation:
             if len(poly) < 6 or len(poly) % 2 or not all(
-                    _is_number(v) and np.isfinite(v) for v in poly):
+                    _is_number(v) and _is_finite(v) for v in poly):
                 raise ValueError("each polygon needs at least 3 finite (x, y) number pairs")
+            # pycocotools rasterises every edge point by point (and overflows its integers
+            # far out): keep vertices within one image size of the image.
+            xs, ys = poly[0::2], poly[1::2]
+            if not (-width <= min(xs) and max(xs) <= 2 * width
+                    and -height <= min(ys) and max(ys) <= 2 * height):
+                raise ValueError(f"polygon vertices must lie within one image size of the "
+                                 f"{width}x{height} image (x in [{-width}, {2 * width}], "
+                                 f"y in [{-height}, {2 * height}]), got x from {min(xs)!r} to "
+                                 f"{max(xs)!r}, y from {min(ys)!r} to {max(ys)!r}")
         return mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
     raise ValueError(f"unknown segmentation encoding: expected an RLE dict or a polygon list, "
                      f"got {type(segmentation).__name__}")

@@ -104,3 +104,13 @@ def test_knows_any_reference_tells_first_runs_from_reruns(tmp_path):
         assert not cache.knows_any_reference("meteor-y")
         assert cache.knows_any_reference("meteor-x", ["a bird", "a dog"])
         assert not cache.knows_any_reference("meteor-x", ["a cat"])  # a candidate, not a ref
+
+
+def test_text_that_is_not_valid_unicode_is_never_stored_and_never_raises():
+    bad = "a \ud800 dog"  # a lone surrogate: UTF-8, and so SQLite, cannot hold it
+    with PairScoreCache(":memory:") as cache:
+        cache.put_many("m", [(bad, "x"), ("a dog", bad), ("a dog", "a cat")], [0.5, 0.25, 0.75])
+        assert cache.get_many("m", [(bad, "x"), ("a dog", bad), ("a dog", "a cat")]) == {
+            ("a dog", "a cat"): 0.75}
+        assert cache.knows_any_reference("m", [bad]) is False
+        assert cache.knows_any_reference("m", [bad, "a dog"]) is True

@@ -151,3 +151,35 @@ def test_compression_ratio_floor_lets_small_repetitive_files_through(tmp_path):
     assert len(data) / len(zlib.compress(data)) > 200
     path = _zip(tmp_path / "ok.zip", [("r.json", data)])
     assert read_submission(path).data == data
+
+
+def test_zip_member_with_a_bad_crc_names_archive_and_member(tmp_path):
+    path = tmp_path / "crc.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("results/results.json", PAYLOAD)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b'"caption"')  # stored: the member's bytes appear as is
+    raw[at + 1] ^= 0x20  # "caption" -> "Caption": still JSON, wrong CRC-32
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match=r"^crc.zip: zip member 'results/results.json' is "
+                                         r"corrupt or unreadable \(Bad CRC-32"):
+        read_submission(path)
+
+
+def test_zip_member_with_corrupt_deflate_data_is_an_input_error(tmp_path):
+    path = _zip(tmp_path / "bad.zip", [("results.json", PAYLOAD * 50)])
+    raw = bytearray(path.read_bytes())
+    start = 30 + len("results.json")  # local header, then the deflate stream
+    for k in range(start + 2, start + 40):
+        raw[k] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match=r"^bad.zip: zip member 'results.json' is corrupt"):
+        read_submission(path)
+
+
+@pytest.mark.parametrize("depth", [10_000, 200_000])
+def test_deeply_nested_json_is_an_input_error_not_a_recursion_error(tmp_path, depth):
+    path = tmp_path / "deep.json"
+    path.write_bytes(b"[" * depth + b"]" * depth)
+    with pytest.raises(InputError, match=r"^deep.json: JSON nested too deeply"):
+        read_submission(path).parse()

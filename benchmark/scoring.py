@@ -404,9 +404,9 @@ class Chota:
         det = predictions if isinstance(predictions, Detections) else load_predictions(
             predictions, self.gt, require_captions=bool(self.caption_metrics),
             score_threshold=self.score_threshold)
-        self._num_predictions += len(np.unique(det.record_index))
+        self._num_predictions += _distinct_records(det)
         det = det.take(det.scores > self.score_threshold)  # strictly greater, as the reference
-        self._num_kept += len(np.unique(det.record_index))
+        self._num_kept += _distinct_records(det)
         self._warn_line_breaks(det, "predicted")
         pred_caption_ids = self._caption_ids(det.captions, empty_is_none=False)
         pred_geometry = self._geometry(det, self.gt)
@@ -627,6 +627,11 @@ class Chota:
             for i, c in enumerate(counts):
                 out[i, a] = c.caption_counts[a] @ scores[inverse[offsets[i]:offsets[i + 1]]]
         return out
+
+
+def _distinct_records(det: Detections) -> int:
+    """How many prediction records ``det`` comes from (a per-track record spans frames)."""
+    return int(np.count_nonzero(np.bincount(det.record_index))) if len(det) else 0
 
 
 def chota(gt: Source | GroundTruth, pred: Source, **options: Any) -> ChotaResult:

@@ -29,17 +29,18 @@ def paired_box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     """
     boxes1 = np.asarray(boxes1, dtype=np.float32)
     boxes2 = np.asarray(boxes2, dtype=np.float32)
-    area1 = boxes1[..., 2] * boxes1[..., 3]
-    area2 = boxes2[..., 2] * boxes2[..., 3]
-    left = np.maximum(boxes1[..., :2], boxes2[..., :2])
-    right = np.minimum(boxes1[..., 2:] + boxes1[..., :2], boxes2[..., 2:] + boxes2[..., :2])
-    overlap = np.maximum(right - left, np.float32(0))
-    intersection = overlap[..., 0] * overlap[..., 1]
-    union = area1 + area2 - intersection
-    positive = union > 0
-    # Divide only where the union is positive: no warning, and 0 elsewhere as the reference.
-    iou = np.zeros(np.broadcast(area1, area2).shape, dtype=np.float32)
-    np.divide(intersection, union, out=iou, where=positive)
+    x1, y1, w1, h1 = (boxes1[..., k] for k in range(4))
+    x2, y2, w2, h2 = (boxes2[..., k] for k in range(4))
+    overlap_w = np.minimum(w1 + x1, w2 + x2) - np.maximum(x1, x2)
+    overlap_h = np.minimum(h1 + y1, h2 + y2) - np.maximum(y1, y2)
+    np.maximum(overlap_w, np.float32(0), out=overlap_w)
+    np.maximum(overlap_h, np.float32(0), out=overlap_h)
+    intersection = overlap_w * overlap_h
+    union = w1 * h1 + w2 * h2 - intersection
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = intersection / union
+    # 0 where the union is not positive, as the reference.
+    iou[~(union > 0)] = 0
     return iou
 
 

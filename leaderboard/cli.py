@@ -71,10 +71,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Validate, score and store a submission; print its scores and rank."""
-    from rich.console import Console
     from rich.table import Table
 
     from benchmark.atomic import atomic_write_bytes
+    from benchmark.commands.console import show_progress, table_console
     from leaderboard.service import score_submission
     from leaderboard.tracks import get_track
 
@@ -83,7 +83,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     outcome = score_submission(args.submission, track, store=store, team=args.team,
                                method=args.method, description=args.description or "",
                                limits=_limits(args), with_alpha_curve=not args.no_alpha_curve,
-                               progress=not args.no_progress)
+                               progress=show_progress(args.no_progress))
     entry = outcome.entry
     for warning in outcome.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -96,7 +96,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     counts = {f.name for f in COUNT_FIELDS}
     for name, value in entry.metrics.items():
         table.add_row(name, f"{value:.0f}" if name in counts else f"{value:.4f}")
-    Console().print(table)
+    table_console().print(table)
     if args.json:
         record = {"entry_id": entry.id, "track": track.name, "rank": rank, "team": entry.team,
                   "method": entry.method, "checksum": entry.checksum, "created": outcome.created,
@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--csv", help="write the per-video results to this CSV file")
             p.add_argument("--no-alpha-curve", action="store_true",
                            help="skip the 19-alpha HOTA/DetA/AssA curve shown on the page")
-            p.add_argument("--no-progress", action="store_true")
+            p.add_argument("--no-progress", action="store_true",
+                           help="no progress bar (one is shown only on a terminal)")
 
     p = sub.add_parser("seed", parents=[common], help="store the papers' published results")
     p.set_defaults(func=cmd_seed)

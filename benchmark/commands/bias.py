@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from benchmark.bias import compare_ground_truths, write_report
+from benchmark.commands.console import show_progress
 from benchmark.commands.score import add_scoring_options, scoring_options
 from benchmark.errors import InputError
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         caption_metrics=options.pop("caption_metrics"), iou=options.pop("iou"),
         alphas=options.pop("alphas"), score_threshold=options.pop("score_threshold"),
         num_bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed,
-        progress=not args.no_progress, scorer_options=options,
+        progress=show_progress(args.no_progress), scorer_options=options,
     )
     paths = write_report(result, args.out)
     table = result.changes[result.changes["field"].isin(("CapA", "CHOTA"))]

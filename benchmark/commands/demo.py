@@ -42,21 +42,22 @@ def default_caption_metrics() -> tuple[tuple[str, ...], str | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from benchmark import report
+    from benchmark.commands.console import show_progress, table_console
     from benchmark.sample_data import sample_paths
     from benchmark.scoring import Chota
 
-    console = Console()
+    console = table_console()
     metrics, note = ((tuple(args.caption_metrics), None) if args.caption_metrics is not None
                      else default_caption_metrics())
     paths = sample_paths()
     results = {}
     for quality, submission in paths.submissions.items():
         # One ground-truth load per submission keeps each result independent of the others.
-        metric = Chota(paths.gt, iou=args.iou, caption_metrics=metrics, progress=True)
+        metric = Chota(paths.gt, iou=args.iou, caption_metrics=metrics,
+                       progress=show_progress())
         metric.update(submission)
         result = metric.compute()
         results[quality] = result

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark import __version__
+from benchmark.commands.console import show_progress
 
 
 def _add_outputs(parser: argparse.ArgumentParser, table: str) -> None:
@@ -26,25 +27,30 @@ def _add_outputs(parser: argparse.ArgumentParser, table: str) -> None:
                         help="write settings and scores as JSON ('-': standard output)")
     parser.add_argument("--csv", dest="csv_out",
                         help=f"write the {table} table as CSV ('-': standard output)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar (one is shown only on a terminal)")
 
 
 def _emit(args: argparse.Namespace, *, title: str, summary: dict[str, float],
-          table: pd.DataFrame, settings: dict[str, Any], notes: tuple[str, ...] = ()) -> int:
-    """Print the summary table and write the requested files (atomically)."""
+          table: pd.DataFrame, settings: dict[str, Any], notes: tuple[str, ...] = (),
+          warnings: list[str] | tuple[str, ...] = ()) -> int:
+    """Print the summary table and write the requested files (atomically); each of the
+    result's ``warnings`` is one ``warning: ...`` line on standard error."""
     import json
     import sys
 
-    from rich.console import Console
     from rich.table import Table
 
     from benchmark.atomic import write_text_output
+    from benchmark.commands.console import table_console
     from benchmark.commands.score import check_outputs
 
     # With '-' standard output carries only the JSON/CSV (pipeable); everything else to stderr.
     to_stdout = check_outputs({"--json": args.json_out, "--csv": args.csv_out})
     messages = sys.stderr if to_stdout else sys.stdout
-    console = Console(stderr=to_stdout)
+    for message in warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    console = table_console(stderr=to_stdout)
     out = Table(title=title)
     out.add_column("metric")
     out.add_column("value", justify="right")
@@ -58,6 +64,8 @@ def _emit(args: argparse.Namespace, *, title: str, summary: dict[str, float],
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}
     if args.json_out:
         doc = {"package_version": __version__, "settings": settings, "scores": clean}
+        if warnings:
+            doc["warnings"] = list(warnings)
         if write_text_output(args.json_out, json.dumps(doc, ensure_ascii=False, indent=2)) != "-":
             print(f"wrote {args.json_out}", file=messages)
     if args.csv_out:
@@ -73,7 +81,7 @@ def _run_trackmap(args: argparse.Namespace) -> int:
     gt = load_tracks(args.gt, role="gt")
     groups = lvvis_category_groups(list(gt.categories.values())) if args.lvvis else None
     res = track_map(gt, args.pred, iou=args.iou, category_groups=groups,
-                    progress=not args.quiet)
+                    progress=show_progress(args.quiet))
     return _emit(args, title=f"Track mAP ({args.iou} IoU): {Path(args.pred).name}", summary=res.summary,
                  table=res.per_category,
                  settings={"metric": "track_map", "iou": args.iou, "lvvis_groups": args.lvvis,
@@ -84,20 +92,28 @@ def _run_trackmap(args: argparse.Namespace) -> int:
 def _run_lgvis(args: argparse.Namespace) -> int:
     from benchmark.metrics.lgvis import lgvis_map
 
-    res = lgvis_map(args.gt, args.pred, progress=not args.quiet)
+    res = lgvis_map(args.gt, args.pred, progress=show_progress(args.quiet))
     return _emit(args, title=f"ViCaS LG-VIS: {Path(args.pred).name}", summary=res.summary,
                  table=res.per_threshold, settings={"metric": "vicas_lgvis"},
                  notes=("values in [0, 1]; the ViCaS paper prints them x100",))
 
 
 def _run_jf(args: argparse.Namespace) -> int:
+    import warnings
+
     from benchmark.metrics.jf import j_and_f
 
-    res = j_and_f(args.gt, args.pred, bound_th=args.bound_th,
-                  skip_first_and_last=not args.all_frames, progress=not args.quiet)
+    with warnings.catch_warnings(record=True) as caught:
+        res = j_and_f(args.gt, args.pred, bound_th=args.bound_th,
+                      skip_first_and_last=not args.all_frames, progress=show_progress(args.quiet))
+    for caught_warning in caught:  # other warnings (libraries) as Python shows them
+        if str(caught_warning.message) not in res.warnings:
+            warnings.showwarning(caught_warning.message, caught_warning.category,
+                                 caught_warning.filename, caught_warning.lineno)
     return _emit(args, title=f"J&F: {Path(args.pred).name}", summary=res.summary, table=res.per_object,
                  settings={"metric": "j_and_f", "bound_th": args.bound_th,
-                           "skip_first_and_last": not args.all_frames})
+                           "skip_first_and_last": not args.all_frames},
+                 warnings=res.warnings)
 
 
 def _run_vocap(args: argparse.Namespace) -> int:
@@ -105,7 +121,7 @@ def _run_vocap(args: argparse.Namespace) -> int:
 
     res = vocap(args.gt, args.pred, caption_metrics=tuple(args.caption_metrics),
                 masks=not args.no_masks, tokenize=args.tokenize,
-                skip_first_and_last=not args.all_frames, progress=not args.quiet)
+                skip_first_and_last=not args.all_frames, progress=show_progress(args.quiet))
     return _emit(args, title=f"VoCap object captioning: {Path(args.pred).name}", summary=res.summary,
                  table=res.per_object,
                  settings={"metric": "vocap", "caption_metrics": args.caption_metrics,
@@ -127,7 +143,7 @@ def _run_judge(args: argparse.Namespace) -> int:
         None if args.cache == "default" else args.cache)
     try:
         res = caption_accuracy(items, judge=judge, prompt_version=args.prompt_version,
-                               cache=cache, progress=not args.quiet)
+                               cache=cache, progress=show_progress(args.quiet))
     finally:
         if cache is not None:
             cache.close()

@@ -110,7 +110,8 @@ def register(subparsers) -> None:
     parser.add_argument("--csv", dest="csv_out",
                         help="write the per-video table ('-': standard output)")
     parser.add_argument("--plot", dest="plot_out", help="write a PNG of the fields vs alpha")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar (one is shown only on a terminal)")
     parser.set_defaults(func=run)
 
 
@@ -147,9 +148,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
 
-    from rich.console import Console
-
     from benchmark import report
+    from benchmark.commands.console import show_progress, table_console
     from benchmark.scoring import chota
 
     to_stdout = check_outputs({"--json": args.json_out, "--csv": args.csv_out},
@@ -157,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
     # With '-' standard output carries only the JSON/CSV (pipeable); everything else to stderr.
     messages = sys.stderr if to_stdout else sys.stdout
     with warnings.catch_warnings(record=True) as caught:
-        result = chota(args.gt, args.pred, progress=not args.quiet, **scoring_options(args))
+        result = chota(args.gt, args.pred, progress=show_progress(args.quiet),
+                       **scoring_options(args))
     for caught_warning in caught:  # other warnings (libraries) as Python shows them
         if str(caught_warning.message) not in result.warnings:
             warnings.showwarning(caught_warning.message, caught_warning.category,
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     for message in result.warnings:  # the result's own: one plain line each, whatever the filters
         print(f"warning: {message}", file=sys.stderr)
     report.print_table(result, title=f"CHOTA: {args.pred}",
-                       console=Console(stderr=True) if to_stdout else None)
+                       console=table_console(stderr=to_stdout))
     for path, write in ((args.json_out, report.write_json), (args.csv_out, report.write_csv),
                         (args.plot_out, report.plot_alpha_curves)):
         if path:

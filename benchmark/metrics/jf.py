@@ -26,7 +26,8 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -118,10 +119,12 @@ def boundary_f_measure(gt: np.ndarray, pred: np.ndarray, *, bound_th: float = BO
 
 @dataclass
 class JFResult:
-    """``summary`` (J, F, J&F, J-Recall, F-Recall, objects) and ``per_object`` rows."""
+    """``summary`` (J, F, J&F, J-Recall, F-Recall, objects), ``per_object`` rows and
+    ``warnings`` (what was noticed about the input, e.g. masklets naming no GT object)."""
 
     summary: dict[str, float]
     per_object: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, float]:
         """The summary as a flat dict (JSON-ready)."""
@@ -145,6 +148,16 @@ def j_and_f(gt: Any, pred: Any, *, bound_th: float = BOUND_TH, skip_first_and_la
                              f"{track.video_id}", source=preds.source, record=track.record,
                              field="track_id")
         by_key[key] = track
+    notes = []
+    gt_keys = {(t.video_id, t.track_id) for t in gts.tracks}
+    unmatched = sorted((k for k in by_key if k not in gt_keys), key=repr)
+    if unmatched:
+        shown = ", ".join(f"video {v} track {t!r}" for v, t in unmatched[:3])
+        more = f", ... ({len(unmatched) - 3} more)" if len(unmatched) > 3 else ""
+        notes.append(f"{len(unmatched)} of {len(by_key)} predicted masklets name no ground-truth "
+                     f"object (video_id, track_id) and were ignored ({shown}{more}); a masklet "
+                     f"answers the GT object with its video_id and track_id")
+        warnings.warn(notes[-1], stacklevel=2)
     rows = []
     for track in tqdm(gts.tracks, desc="J&F", unit="object", disable=not progress):
         if track.iscrowd:
@@ -176,4 +189,4 @@ def j_and_f(gt: Any, pred: Any, *, bound_th: float = BOUND_TH, skip_first_and_la
                for name in ("J", "F", "J-Recall", "F-Recall")}
     summary["J&F"] = (summary["J"] + summary["F"]) / 2
     summary["objects"] = float(len(scored))
-    return JFResult(summary, per_object)
+    return JFResult(summary, per_object, notes)

@@ -249,7 +249,8 @@ def track_map(
         raise ValueError(f"iou must be 'mask' or 'box', got {iou!r}")
     max_dets = sorted(int(m) for m in max_dets)
     gts = gt if isinstance(gt, TrackSet) else load_tracks(gt, role="gt")
-    preds = pred if isinstance(pred, TrackSet) else load_tracks(pred, role="pred", gt=gts)
+    preds = pred if isinstance(pred, TrackSet) else load_tracks(pred, role="pred", gt=gts,
+                                                                require_score=True)
     cat_ids = sorted(gts.categories) if gts.categories else sorted(
         {t.category_id for t in gts.tracks})
     cat_index = {c: k for k, c in enumerate(cat_ids)}

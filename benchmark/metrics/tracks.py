@@ -156,7 +156,7 @@ def _read_videos(data: dict, source: str) -> dict[int, VideoInfo]:
 
 
 def _per_track(records: list, videos: dict[int, VideoInfo], *, role: Role,
-               source: str) -> list[Track]:
+               source: str, require_score: bool = False) -> list[Track]:
     tracks = []
     for i, ann in enumerate(records):
         rid = ann.get("id", i) if isinstance(ann, dict) else i
@@ -186,14 +186,20 @@ def _per_track(records: list, videos: dict[int, VideoInfo], *, role: Role,
             video_id=vid, track_id=track_id,
             category_id=_int(ann, "category_id", source=source, record_id=rid, optional=True) or 0,
             masks=masks, boxes=box_list, areas=areas,
-            score=_score(ann, role=role, source=source, record_id=rid),
+            score=_score(ann, role=role, source=source, record_id=rid,
+                         required=require_score),
             iscrowd=bool(ann.get("iscrowd", 0)), captions=_captions(ann, source, rid), record=rid))
     return tracks
 
 
-def _score(record: dict, *, role: Role, source: str, record_id: Any) -> float:
+def _score(record: dict, *, role: Role, source: str, record_id: Any,
+           required: bool = False) -> float:
+    """A prediction's ``score``: 1.0 when absent, unless ``required`` (then an InputError)."""
     if role == "gt":
         return 1.0
+    if required and "score" not in record:
+        raise InputError("missing field (this metric ranks predictions by score)",
+                         source=source, record=record_id, field="score")
     value = record.get("score", 1.0)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
         raise InputError(f"must be a finite number, got {value!r}", source=source,
@@ -214,7 +220,7 @@ def _captions(record: dict, source: str, record_id: Any) -> list[str]:
 
 
 def _frame_level(records: list, videos: dict[int, VideoInfo], images: dict[int, tuple[int, int]],
-                 *, role: Role, source: str) -> list[Track]:
+                 *, role: Role, source: str, require_score: bool = False) -> list[Track]:
     # key -> (per-frame dicts, list of scores, first record index)
     groups: dict[tuple, dict[str, Any]] = {}
     for i, ann in enumerate(records):
@@ -249,7 +255,8 @@ def _frame_level(records: list, videos: dict[int, VideoInfo], images: dict[int, 
         group["masks"][frame], group["boxes"][frame] = mask, box
         given = ann.get("area") if role == "gt" else None
         group["areas"][frame] = float(given) if isinstance(given, (int, float)) else _area(mask, box)
-        group["scores"].append(_score(ann, role=role, source=source, record_id=i))
+        group["scores"].append(_score(ann, role=role, source=source, record_id=i,
+                                      required=require_score))
         group["iscrowd"] |= bool(ann.get("iscrowd", 0))
         for caption in _captions(ann, source, i):
             if caption not in group["captions"]:
@@ -260,8 +267,12 @@ def _frame_level(records: list, videos: dict[int, VideoInfo], images: dict[int, 
             for key, g in sorted(groups.items(), key=lambda kv: kv[1]["record"])]
 
 
-def load_tracks(src: Any, *, role: Role, gt: TrackSet | None = None) -> TrackSet:
+def load_tracks(src: Any, *, role: Role, gt: TrackSet | None = None,
+                require_score: bool = False) -> TrackSet:
     """Read ground truth (``role="gt"``) or predictions (``role="pred"``, needs ``gt``) as tracks.
+
+    A prediction without ``score`` scores 1.0 (masklets answering a GT object need none);
+    ``require_score=True`` (track mAP, which ranks by score) refuses it instead.
 
     ``src`` is a path, a parsed dict (ground truth; predictions in a dict use its
     ``annotations``) or a list (predictions). Bad input raises ``InputError`` naming the file,
@@ -314,6 +325,8 @@ def load_tracks(src: Any, *, role: Role, gt: TrackSet | None = None) -> TrackSet
     if frame_level and not gt.images:
         raise InputError("frame-level predictions (with image_id) need COCO-video ground truth",
                          source=source, record=0, field="image_id")
-    tracks = (_frame_level(data, gt.videos, gt.images, role="pred", source=source) if frame_level
-              else _per_track(data, gt.videos, role="pred", source=source))
+    tracks = (_frame_level(data, gt.videos, gt.images, role="pred", source=source,
+                           require_score=require_score) if frame_level
+              else _per_track(data, gt.videos, role="pred", source=source,
+                              require_score=require_score))
     return TrackSet(source, gt.videos, tracks, gt.categories, gt.images)

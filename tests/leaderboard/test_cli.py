@@ -104,3 +104,34 @@ def test_missing_ground_truth_says_where_it_is_expected(data_dir, tmp_path, monk
     assert code == 2
     assert (f"the ground truth of track 'vidstg-val-box' is not installed: expected "
             f"{tmp_path / 'nowhere' / 'vidstg' / 'val_dvoc.json'}") in capsys.readouterr().err
+
+
+def test_python_dash_m_leaderboard_runs_the_cli(data_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "leaderboard", "tracks", "--tracks",
+                           str(data_dir / "tracks.yaml")], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "golden-box" in done.stdout
+
+
+def test_score_table_is_whole_when_piped(cli, data_dir, capsys, monkeypatch):
+    # not a terminal: rich would fit $COLUMNS (or 80) and wrap the table; piped, it is whole
+    monkeypatch.setenv("COLUMNS", "20")
+    assert cli("score", str(data_dir / "pred.json"), "--track", "golden-box", "--team", "Lab",
+               "--method", "Golden", "--no-progress") == 0
+    lines = capsys.readouterr().out.splitlines()
+    # narrow, rich cut the long names ('TP_wit…') and wrapped the rows
+    assert any(re.fullmatch(r"│ TP_with_caps\s+│\s+\d+ │", line) for line in lines), lines
+    assert any(re.fullmatch(r"│ CapA-cider\s+│\s+\d\.\d{4} │", line) for line in lines), lines
+
+
+def test_score_leaves_no_progress_line_on_a_non_terminal(cli, data_dir, capsys):
+    assert cli("score", str(data_dir / "pred.json"), "--track", "golden-box", "--team", "Lab",
+               "--method", "Golden") == 0
+    err = capsys.readouterr().err
+    assert "matching" not in err and "\r" not in err, err

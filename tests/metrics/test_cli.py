@@ -82,3 +82,13 @@ def test_bad_input_is_one_line_and_exit_2(files, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "bad.json: record 0, field 'score'" in err
     assert not (tmp / "out.json").exists()
+
+
+def test_trackmap_refuses_a_missing_score_like_score_does(files, capsys):
+    gt, pred, tmp = files
+    bad = tmp / "noscore.json"
+    bad.write_text(json.dumps([{k: v for k, v in p.items() if k != "score"} for p in PRED]))
+    assert main(["trackmap", "--gt", str(gt), "--pred", str(bad), "--iou", "box",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "noscore.json: record 1, field 'score'" in err

@@ -102,3 +102,43 @@ def test_j_and_f_per_object_and_davis_frame_rule():
     assert rows.loc[1, "J-Recall"] == 0.5  # 0.5 is not > 0.5
     every = j_and_f(gt, pred, skip_first_and_last=False).per_object.set_index("track_id")
     assert every.loc[1, "J"] == pytest.approx((0 + 0.5 + 1 + 0) / 4)
+
+
+def _jf_case():
+    h, w, n = 10, 10, 3
+    a = np.zeros((h, w), bool)
+    a[2:6, 2:6] = True
+    gt = {"videos": [{"id": 1, "height": h, "width": w, "length": n}],
+          "annotations": [{"id": 1, "video_id": 1, "category_id": 1,
+                           "segmentations": [_enc(a)] * n}]}
+    # the masklet names object 7, which the GT does not have: it answers nothing
+    pred = [{"video_id": 1, "track_id": 7, "segmentations": [_enc(a)] * n}]
+    return gt, pred
+
+
+def test_masklets_naming_no_gt_object_are_warned_about():
+    gt, pred = _jf_case()
+    with pytest.warns(UserWarning, match="1 of 1 predicted masklets name no ground-truth object"):
+        res = j_and_f(gt, pred)
+    assert res.summary["J"] == 0.0  # scored as if empty, as before
+    assert len(res.warnings) == 1 and "video 1 track 7" in res.warnings[0]
+    pred.append({"video_id": 1, "track_id": 1, "segmentations": pred[0]["segmentations"]})
+    with pytest.warns(UserWarning, match="1 of 2 predicted"):
+        assert j_and_f(gt, pred).summary["J"] == 1.0
+
+
+def test_jf_cli_prints_the_warning_on_stderr(tmp_path, capsys):
+    import json
+
+    from benchmark.cli import main
+
+    gt, pred = _jf_case()
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "pred.json").write_text(json.dumps(pred))
+    assert main(["jf", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "pred.json"),
+                 "--quiet", "--json", str(tmp_path / "jf.json")]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "predicted masklets" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: 1 of 1 predicted masklets")
+    doc = json.loads((tmp_path / "jf.json").read_text())
+    assert doc["warnings"] and "name no ground-truth object" in doc["warnings"][0]

@@ -508,31 +508,18 @@ def _warn_frame_index_gaps(frame_index: np.ndarray, video: np.ndarray, videos: l
         >>> print(caught[0].message)
         gt.json: field 'frame_index': 1 of 1 videos have gaps in frame_index, first video 5 (3 images over frame_index 0 to 3, 2 is missing); frames are scored in image-id order, the gaps are ignored
     """
-    if not len(video):
+    order = np.lexsort((frame_index, video))
+    v, k = video[order], frame_index[order].astype(object)  # Python ints: no int64 wrap-around
+    jumps = np.flatnonzero((v[1:] == v[:-1]) & (k[1:] - k[:-1] > 1))
+    if not len(jumps):
         return
-    num_videos = len(videos)
-    count = np.bincount(video, minlength=num_videos)
-    seen = count > 0
-    low = np.full(num_videos, np.iinfo(np.int64).max)
-    high = np.full(num_videos, np.iinfo(np.int64).min)
-    np.minimum.at(low, video, frame_index)
-    np.maximum.at(high, video, frame_index)
-    # Distinct values (duplicates are refused later): consecutive iff max - min + 1 == count;
-    # compared as Python ints, as max - min can pass int64's range.
-    gaps = [v for v in np.flatnonzero(seen).tolist()
-            if int(high[v]) - int(low[v]) + 1 != int(count[v])]
-    if not gaps:
-        return
-    v = gaps[0]
-    present = np.sort(frame_index[video == v])
-    holes = np.flatnonzero(np.diff(present) > 1)
-    missing = int(present[holes[0]]) + 1 if len(holes) else None
-    detail = f", {missing} is missing" if missing is not None else ""
+    first = int(v[jumps[0]])
+    in_first = frame_index[video == first]
     warnings.warn(
-        f"{name}: field 'frame_index': {len(gaps)} of {int(seen.sum())} videos have gaps in "
-        f"frame_index, first video {videos[v]['id']} ({int(count[v])} images over frame_index "
-        f"{int(low[v])} to {int(high[v])}{detail}); frames are scored in image-id order, the "
-        "gaps are ignored", UserWarning, stacklevel=4)
+        f"{name}: field 'frame_index': {len(np.unique(v[jumps]))} of {len(np.unique(video))} videos "
+        f"have gaps in frame_index, first video {videos[first]['id']} ({len(in_first)} images over "
+        f"frame_index {int(in_first.min())} to {int(in_first.max())}, {k[jumps[0]] + 1} is missing); "
+        "frames are scored in image-id order, the gaps are ignored", UserWarning, stacklevel=4)
 
 
 def _rank_within_video(video: np.ndarray, key: np.ndarray, num_videos: int, *,

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reference_model.config import CONFIGS, get_config  # noqa: E402
 from reference_model.model import MaskCaptioner  # noqa: E402
-from reference_model.official import preprocess, run_video  # noqa: E402
+from reference_model.official import clip_ranges, preprocess, run_video  # noqa: E402
 
 
 def random_model(name: str, device: torch.device, *, seed: int = 0) -> MaskCaptioner:
@@ -105,21 +105,18 @@ def measure(args: argparse.Namespace) -> dict:
     detect_s = time.perf_counter() - started
     # Captions: the first --captions tracks forced above the threshold, on the same video.
     model.caption_head.score_threshold = model.cfg.caption_threshold
-    images, _ = preprocess(video[:1], short_edge=model.cfg.short_edge, max_size=model.cfg.max_size)
-    nclips = -(-args.frames // model.cfg.clip_len_infer)
+    images = preprocess(video, short_edge=model.cfg.short_edge, max_size=model.cfg.max_size)[0].to(device)
+    ranges = clip_ranges(args.frames, model.cfg.clip_len_infer)
+    nclips = len(ranges)
     embeds = [torch.randn(args.captions, model.cfg.hidden_dim, device=device)] * nclips
     shape = (args.captions, model.cfg.clip_len_infer, 4) if model.cfg.mode == "box" else \
         (args.captions, model.cfg.clip_len_infer, images.shape[-2] // 4, images.shape[-1] // 4)
     regions = [torch.rand(shape, device=device)] * nclips
     scores = torch.full((args.captions, nclips), 0.9, device=device)
-    frames = [preprocess(video[[i]], short_edge=model.cfg.short_edge, max_size=model.cfg.max_size)[0][0].to(device)
-              for i in range(args.frames)]
-    ranges = [(i * model.cfg.clip_len_infer, min((i + 1) * model.cfg.clip_len_infer, args.frames))
-              for i in range(nclips)]
     synchronise(device)
     started = time.perf_counter()
     with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
-        ids = model.caption_head.caption_tracks(frames, frame_ranges=ranges, embeddings=embeds, regions=regions,
+        ids = model.caption_head.caption_tracks(images, frame_ranges=ranges, embeddings=embeds, regions=regions,
                                                 scores=scores)
     synchronise(device)
     caption_s = (time.perf_counter() - started) / args.captions

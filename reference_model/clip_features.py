@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmark.atomic import atomic_stream
+from benchmark.atomic import atomic_stream, check_output_path
 from benchmark.errors import InputError
 
 if TYPE_CHECKING:
@@ -312,9 +312,7 @@ def save_feature_file(path: str | Path, features: Mapping[str, Any], *, overwrit
     For the official code to read the file too, its keys must contain ``datasets/`` (see
     :func:`official_key`); our lookup also matches plain relative names.
     """
-    path = Path(path)
-    if path.is_symlink():
-        raise InputError("refusing to replace a symbolic link", source=str(path))
+    path = check_output_path(path)
     if path.exists() and not overwrite:
         raise InputError("already exists (pass overwrite=True / --overwrite to replace it)", source=str(path))
     checked = FrameFeatures.from_mapping(features, source=f"features to write to {path}")

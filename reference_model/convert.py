@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from benchmark.atomic import atomic_stream, write_json_atomic
+from benchmark.atomic import atomic_stream, check_output_path, write_json_atomic
 from benchmark.errors import InputError
 from reference_model.config import ModelConfig, get_config
 from reference_model.model import MaskCaptioner
@@ -71,8 +71,7 @@ def convert_official(checkpoint: str | Path, *, config: str | ModelConfig, out: 
     out = Path(out)
     target = out / "model.pt"
     for path in (target, out / "config.json"):
-        if path.is_symlink():
-            raise InputError("refusing to replace a symbolic link", source=str(path))
+        check_output_path(path)  # before the minutes of conversion, not at the final rename
     if target.exists() and not overwrite:
         raise InputError("already exists (pass --overwrite to replace it)", source=str(target))
     official = read_official_checkpoint(checkpoint, trust_pickle=trust_pickle)

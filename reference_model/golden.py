@@ -115,8 +115,8 @@ def _diff(ours: torch.Tensor | None, theirs: torch.Tensor) -> float:
     return float((ours.double() - theirs.double()).abs().max()) if ours.numel() else 0.0
 
 
-def compare(trace: Trace, golden: dict[str, Any], captions: list, *, tolerance: float) -> list[StageDiff]:
-    """Every stage the bundle holds against our trace (``captions`` from the caption head)."""
+def compare(trace: Trace, golden: dict[str, Any]) -> list[StageDiff]:
+    """Every stage the bundle holds against our trace of the same run."""
     rows: list[StageDiff] = []
 
     def add(stage: str, ours, theirs, *, exact: bool = False) -> None:
@@ -131,9 +131,8 @@ def compare(trace: Trace, golden: dict[str, Any], captions: list, *, tolerance: 
     add("preprocess: images_tensor", values["images_tensor"], golden["images_tensor"])
     for index, clip in enumerate(golden["clips"]):
         ours = values["clips"][index]
-        for name in ("backbone",):
-            for level, tensor in clip.get(name, {}).items():
-                add(f"backbone {level}", ours["backbone"].get(level), tensor)
+        for level, tensor in clip.get("backbone", {}).items():
+            add(f"backbone {level}", ours["backbone"].get(level), tensor)
         for k, tensor in enumerate(clip.get("pixel_decoder_multi_scale", [])):
             add(f"pixel decoder level {k}", ours["pixel_decoder_multi_scale"][k], tensor)
         if "pixel_decoder_mask_features" in clip:
@@ -151,7 +150,8 @@ def compare(trace: Trace, golden: dict[str, Any], captions: list, *, tolerance: 
         add("decoder: pred_embds", ours["pred_embds"], clip["pred_embds"])
     add("tracker: track_permutations", values["track_permutations"], golden["track_permutations"], exact=True)
     add("clip scores S", values["clip_scores_S"], golden["clip_scores_S"])
-    captioned = torch.tensor([i for i, ids in enumerate(captions) if ids is not None], dtype=torch.long)
+    captioned = torch.tensor([i for i, ids in enumerate(trace.values["caption_ids"]) if ids is not None],
+                             dtype=torch.long)
     add("captioned tracks", captioned, golden["captioned_query_ids"], exact=True)
     traces = {t.track: t for t in values.get("caption_traces", [])}
     for entry in golden["captions"]:
@@ -267,10 +267,9 @@ def check_bundle(path: str | Path, *, tolerance: float = 1e-5, device: str = "cp
     trace = Trace(stage_clips=set(bundle.get("stage_features_saved_for_clips", [])))
     torch.manual_seed(int(bundle.get("seeds", {}).get("forward_global_torch_seed", 1234)))
     features = inputs.get("clip_image_features") if config.class_head == "zero_shot" else None
-    result = run_video(model, lambda positions: video[positions], num_frames=len(video),
-                       clip_features=features, trace=trace, autocast=autocast)
-    rows = compare(trace, golden, trace.values["caption_ids"], tolerance=tolerance)
-    del result
+    run_video(model, lambda positions: video[positions], num_frames=len(video),
+              clip_features=features, trace=trace, autocast=autocast)
+    rows = compare(trace, golden)
     return all(r.ok(tolerance) for r in rows), rows
 
 

@@ -4,6 +4,7 @@ visible_small (copied into tests/data/leaderboard) and a fresh SQLite store per 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 from pathlib import Path
 
@@ -55,3 +56,32 @@ def pred_file(tmp_path) -> Path:
     path = tmp_path / "pred.json"
     shutil.copy(DATA / "pred.json", path)
     return path
+
+
+def _create_store(url, barrier, queue):
+    barrier.wait(timeout=60)
+    try:
+        Store(url)
+        queue.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        queue.put(f"{type(exc).__name__}: {exc}")
+
+
+def _create_at_once(url: str, processes: int = 20) -> list[str]:
+    """Open a fresh store at ``url`` from ``processes`` forked processes released together;
+    returns each one's outcome ("ok" or the exception it raised)."""
+    ctx = multiprocessing.get_context("fork")
+    barrier, queue = ctx.Barrier(processes), ctx.Queue()
+    procs = [ctx.Process(target=_create_store, args=(url, barrier, queue)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    return results
+
+
+@pytest.fixture
+def create_at_once():
+    """The store-creation race: every process finds no tables and creates them at once."""
+    return _create_at_once

@@ -135,31 +135,15 @@ def test_text_limits_are_the_servers(pg_store):
     assert [e.team for e in pg_store.entries("t-box")] == ["T" * 200]
 
 
-def _create_store(url, barrier, queue):
-    barrier.wait(timeout=60)
-    try:
-        Store(url)
-        queue.put("ok")
-    except Exception as exc:  # reported to the test, which names it
-        queue.put(f"{type(exc).__name__}: {exc}")
-
-
-def test_fresh_store_created_by_twenty_processes_at_once(pg_url, pg_store):
+def test_fresh_store_created_by_twenty_processes_at_once(pg_url, pg_store, create_at_once):
     # Every process finds no tables and creates them: all but one lose the race and must see
     # the schema the winner made (PostgreSQL said DuplicateTable / UniqueViolation).
-    ctx = multiprocessing.get_context("fork")
     for round_ in range(4):
         with pg_store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS race{round_}")
             conn.exec_driver_sql(f"CREATE DATABASE race{round_}")
         url = pg_url.rsplit("/", 1)[0] + f"/race{round_}"
-        barrier, queue = ctx.Barrier(20), ctx.Queue()
-        procs = [ctx.Process(target=_create_store, args=(url, barrier, queue)) for _ in range(20)]
-        for p in procs:
-            p.start()
-        results = [queue.get(timeout=120) for _ in procs]
-        for p in procs:
-            p.join(timeout=30)
+        results = create_at_once(url)
         assert results == ["ok"] * 20, f"round {round_}: {sorted(set(results))}"
         store = Store(url)
         assert _add(store, "sha256:r", 0.5)[1] is True

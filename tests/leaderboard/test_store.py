@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 
 import pytest
 from sqlalchemy import event, func, select
@@ -137,27 +136,11 @@ def test_text_limits_hold_on_sqlite_too(store):
     assert _counts(store) == (1, 0)
 
 
-def _create_store(url, barrier, queue):
-    barrier.wait(timeout=60)
-    try:
-        Store(url)
-        queue.put("ok")
-    except Exception as exc:  # reported to the test, which names it
-        queue.put(f"{type(exc).__name__}: {exc}")
-
-
-def test_fresh_store_created_by_twenty_processes_at_once(tmp_path):
+def test_fresh_store_created_by_twenty_processes_at_once(tmp_path, create_at_once):
     # All find no tables and create them at once: the losers must use the winner's schema.
-    ctx = multiprocessing.get_context("fork")
     for round_ in range(3):
         url = f"sqlite:///{tmp_path / f'race{round_}.db'}"
-        barrier, queue = ctx.Barrier(20), ctx.Queue()
-        procs = [ctx.Process(target=_create_store, args=(url, barrier, queue)) for _ in range(20)]
-        for p in procs:
-            p.start()
-        results = [queue.get(timeout=120) for _ in procs]
-        for p in procs:
-            p.join(timeout=30)
+        results = create_at_once(url)
         assert results == ["ok"] * 20, f"round {round_}: {sorted(set(results))}"
         store = Store(url)
         assert _add(store, "sha256:r", 0.5)[1] is True

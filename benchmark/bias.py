@@ -142,7 +142,7 @@ def caption_statistics(gt: Any) -> dict[str, float]:
         >>> caption_statistics(gt)["category_named"]
         1.0
     """
-    data, source = read_json(gt, what="ground truth") if not isinstance(gt, dict) else (gt, "<dict>")
+    data, source = read_json(gt, what="ground truth") if not isinstance(gt, dict) else (gt, "ground truth (in memory)")
     names = {c.get("id"): str(c.get("name", "")) for c in data.get("categories", [])}
     seen: set[tuple] = set()
     lengths, named, vocabulary = [], [], set()

@@ -6,6 +6,28 @@ without reading a traceback. The CLI prints ``str(error)`` and exits with status
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 3, 80, 80, 40
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = 6
+
+
+def shown(value: Any) -> str:
+    """A user's value as an error message shows it: its repr, cut short however long or
+    deeply nested the value is (a message must not be megabytes long or overflow the stack).
+
+    Example:
+        >>> shown([1.5, "a"]), shown("x" * 1000)[:12], shown(10**400)[:10]
+        ("[1.5, 'a']", "'xxxxxxxxxxx", '1000000000')
+        >>> value = []
+        >>> for _ in range(10000): value = [value]
+        >>> shown(value)
+        '[[[[...]]]]'
+    """
+    return _SHOWN.repr(value)
+
 
 class BenchmarkError(Exception):
     """Base class of the errors the package raises on purpose."""
@@ -16,7 +38,7 @@ class InputError(BenchmarkError, ValueError):
 
     Example:
         >>> str(InputError("a bbox has a NaN", source="pred.json", record=3, field="bbox"))
-        'pred.json: record 3, field \\'bbox\\': a bbox has a NaN'
+        "pred.json: record 3, field 'bbox': a bbox has a NaN"
     """
 
     def __init__(

@@ -38,7 +38,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from benchmark.errors import InputError
+from benchmark.errors import InputError, shown
+from benchmark.structures.masks import check_compressed_rles
 
 Source = str | os.PathLike | dict | list
 
@@ -59,7 +60,7 @@ class Detections:
         record_index: index of each detection's record in its file's list.
         record_frame: for per-track inputs the frame within the track's lists, else -1.
         prefix: what the file calls its records ("annotations", "predictions").
-        source: the file name (or "<dict>" / "<list>") the detections came from.
+        source: the file name (or "predictions (in memory)") the detections came from.
     """
 
     video: np.ndarray
@@ -137,7 +138,7 @@ class GroundTruth:
     detections: Detections
     images: ImageTable = field(default_factory=lambda: ImageTable(
         *(np.zeros(0, np.int64) for _ in range(3))))
-    source: str = "<dict>"
+    source: str = "ground truth (in memory)"
     layout: str = "coco-video"
     # Per video: the scoring frame of each display position (frame_index order); None when
     # they coincide (per-track ground truth).
@@ -153,7 +154,10 @@ class GroundTruth:
 def read_json(source: Source, *, what: str) -> tuple[Any, str]:
     """Return ``(parsed JSON, display name)`` for a path (``.json`` or ``.json.gz``) or object."""
     if isinstance(source, (dict, list)):
-        return source, f"<{type(source).__name__}>"
+        return source, f"{what} (in memory)"
+    if not isinstance(source, (str, os.PathLike)):
+        raise InputError(f"{what} must be a file path or parsed JSON (a list or a dict), got "
+                         f"{type(source).__name__}")
     path = Path(source)
     name = str(path)
     if not path.exists():
@@ -256,9 +260,17 @@ def _track_column(records: Sequence[dict], where: "_Where") -> np.ndarray:
     if kinds <= {int}:
         return _int64(values, "track_id", where)
     if kinds <= {str}:
+        _check_unicode(values, where, "track_id")
         return np.unique(np.asarray(values, dtype=object), return_inverse=True)[1].astype(np.int64)
     where.fail_first(values, _is_int, "must be an integer or a string, the same kind for every record",
                      "track_id", by_value=True)
+
+
+def _video_names(videos: list[dict], name: str) -> list[str]:
+    """Each video's ``name`` (its id where it has none), which outputs are keyed by."""
+    names = [str(v.get("name", v["id"])) for v in videos]
+    _check_unicode(names, _Where(name, "videos"), "name")
+    return names
 
 
 def _box_array(boxes: list, where: "_Where", key: str, positions: Sequence[int]) -> np.ndarray:
@@ -275,20 +287,20 @@ def _box_array(boxes: list, where: "_Where", key: str, positions: Sequence[int])
         for i, box in zip(positions, boxes):
             if not (isinstance(box, (list, tuple)) and len(box) == 4
                     and all(_is_number(v) for v in box)):
-                where.fail(i, f"must be [x, y, w, h] numbers, got {box!r}", key)
+                where.fail(i, f"must be [x, y, w, h] numbers, got {shown(box)}", key)
             if not all(_is_finite_number(v) for v in box):
-                where.fail(i, f"has a NaN or infinite value: {box!r}", key)
+                where.fail(i, f"has a NaN or infinite value: {shown(box)}", key)
         # Valid after all (e.g. numpy scalars in an in-memory source).
         array = np.asarray([[float(v) for v in box] for box in boxes],
                            dtype=np.float64).reshape(-1, 4)
     finite = np.isfinite(array).all(axis=1)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
-        where.fail(positions[i], f"has a NaN or infinite value: {boxes[i]!r}", key)
+        where.fail(positions[i], f"has a NaN or infinite value: {shown(boxes[i])}", key)
     negative = (array[:, 2:] < 0).any(axis=1)
     if negative.any():
         i = int(np.flatnonzero(negative)[0])
-        where.fail(positions[i], f"has a negative width or height: {boxes[i]!r}", key)
+        where.fail(positions[i], f"has a negative width or height: {shown(boxes[i])}", key)
     with np.errstate(over="ignore"):  # checked just below
         boxes32 = array.reshape(-1, 4).astype(np.float32)
     # Boxes are scored in float32: every value, and the x + w, y + h and w * h the IoU
@@ -301,7 +313,7 @@ def _box_array(boxes: list, where: "_Where", key: str, positions: Sequence[int])
         i = int(np.flatnonzero(too_large)[0])
         where.fail(positions[i], f"is beyond float32's range (the scorer's box precision, up "
                    f"to about 3.4e38 for each value, for x + w, y + h and for w * h): "
-                   f"{boxes[i]!r}", key)
+                   f"{shown(boxes[i])}", key)
     return boxes32
 
 
@@ -340,7 +352,7 @@ def _check_unicode(texts: list[str], where: "_Where", key: str) -> None:
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError as exc:
-                where.fail(i, f"is not valid Unicode: {text[exc.start]!r} at position "
+                where.fail(i, f"is not valid Unicode: {shown(text[exc.start])} at position "
                            f"{exc.start} (a lone surrogate)", key)
 
 
@@ -367,7 +379,7 @@ class _Where:
     def fail_first(self, items: Sequence, is_ok, message: str, key: str, *, by_value=False):
         for i, item in enumerate(items):
             if not is_ok(item):
-                text = f"{message}, got {item!r}" if by_value else message
+                text = f"{message}, got {shown(item)}" if by_value else message
                 self.fail(i, text, key)
         raise AssertionError("fail_first called on valid input")  # pragma: no cover
 
@@ -396,7 +408,7 @@ def load_ground_truth(source: Source, *, require_captions: bool = True) -> Groun
         >>> gt.num_videos, len(gt.detections)           # doctest: +SKIP
         (602, 361200)
     """
-    data, name = read_json(source, what="ground-truth")
+    data, name = read_json(source, what="ground truth")
     if isinstance(data, list):
         raise InputError(
             "ground truth must be a JSON object with 'images' (or 'videos') and 'annotations', "
@@ -489,7 +501,7 @@ def _load_coco_video_gt(data: dict, annotations: list, name: str,
     _check_duplicates(detections)
     return GroundTruth(
         video_ids=np.asarray([v["id"] for v in videos], dtype=np.int64),
-        video_names=[str(v.get("name", v["id"])) for v in videos], num_frames=num_frames,
+        video_names=_video_names(videos, name), num_frames=num_frames,
         heights=heights, widths=widths, detections=detections, images=image_table,
         source=name, layout="coco-video", frame_at_position=frame_at_position)
 
@@ -568,7 +580,7 @@ def _sizes(videos: list[dict], images: list[dict] | None,
             side = _side(video.get(key))
             if side is None:
                 _Where(name, "videos").fail(i, f"must be a non-negative integer of at most "
-                                            f"{_MAX_SIDE}, got {video.get(key)!r}", key, video)
+                                            f"{_MAX_SIDE}, got {shown(video.get(key))}", key, video)
             values.append(side)
         sizes[key] = np.asarray(values, dtype=np.int64)
     heights, widths = sizes["height"], sizes["width"]
@@ -579,7 +591,7 @@ def _sizes(videos: list[dict], images: list[dict] | None,
                     if _side(image[key]) is None:
                         _Where(name, "images").fail(
                             i, f"must be a non-negative integer of at most {_MAX_SIDE}, got "
-                            f"{image[key]!r}", key, image)
+                            f"{shown(image[key])}", key, image)
                     table[v] = image[key]
     return heights, widths
 
@@ -605,13 +617,14 @@ def _per_frame_detections(records: list, where: _Where, image_table: ImageTable,
         if present.any():
             rows = np.flatnonzero(present)
             values = [given[i] for i in rows.tolist()]
-            if _types(values) <= {int}:
+            if _types(values) <= {int} and _INT64[0] <= min(values) and max(values) <= _INT64[1]:
                 wrong = rows[np.asarray(values, dtype=np.int64) != video_ids[video[rows]]]
-            else:
-                wrong = [i for i, g in zip(rows.tolist(), values) if not _is_int(g)]
+            else:  # not integers, or beyond 64 bits: no video has such an id
+                wrong = [i for i, g in zip(rows.tolist(), values)
+                         if not _is_int(g) or not _INT64[0] <= g <= _INT64[1]]
             if len(wrong):
                 i = int(wrong[0])
-                where.fail(i, f"video_id {given[i]!r} disagrees with image_id "
+                where.fail(i, f"video_id {shown(given[i])} disagrees with image_id "
                            f"{int(image_ids[i])}, which belongs to video "
                            f"{int(video_ids[video[i]])}", "video_id")
     return _sorted(Detections(
@@ -629,14 +642,37 @@ def _geometry(where: _Where, bboxes: list,
     for i, box_ok, seg_ok in zip(positions, has_box, has_seg):
         if not box_ok and not seg_ok:
             where.fail(i, "needs a 'bbox' or a 'segmentation'", "bbox")
+    compressed, counts, areas = [], [], []
     for i, seg in enumerate(segmentations):
-        # pycocotools encodes compressed counts as UTF-8 (a lone surrogate raises) and reads
-        # them as ASCII: refuse any other character here, where the record can be named.
-        if type(seg) is dict and type(seg.get("counts")) is str and not seg["counts"].isascii():
-            counts = seg["counts"]
-            bad = next(k for k, c in enumerate(counts) if not c.isascii())
-            where.fail(i, f"compressed RLE 'counts' must be ASCII text, got {counts[bad]!r} "
-                       f"at position {bad}", "segmentation")
+        if type(seg) is not dict or type(seg.get("counts")) is not str:
+            continue  # other encodings are checked where they are converted (to_rle)
+        size = seg.get("size")
+        if type(size) is list and len(size) == 2:
+            h, w = size
+            if type(h) is int and type(w) is int and 0 <= h <= _MAX_SIDE and 0 <= w <= _MAX_SIDE:
+                compressed.append(i)
+                counts.append(seg["counts"])
+                areas.append(h * w)
+                continue
+        counts_text = seg["counts"]
+        if not counts_text.isascii():
+            compressed.append(i)  # reported just below, in record order
+            counts.append(counts_text)
+            areas.append(0)
+    # pycocotools encodes compressed counts as UTF-8 (a lone surrogate raises) and reads
+    # them as ASCII: refuse any other character here, where the record can be named.
+    if not "".join(counts).isascii():
+        for i, text in zip(compressed, counts):
+            if not text.isascii():
+                bad = next(k for k, c in enumerate(text) if not c.isascii())
+                where.fail(i, f"compressed RLE 'counts' must be ASCII text, got "
+                           f"{shown(text[bad])} at position {bad}", "segmentation")
+    # pycocotools trusts compressed counts (a corrupted string can make its IoU loop
+    # forever): decode every one, all at once, before any IoU.
+    for i, reason in zip(compressed, check_compressed_rles(counts, areas)):
+        if reason is not None:
+            where.fail(i, f"compressed RLE 'counts' of size {shown(segmentations[i]['size'])}: "
+                       f"{reason}", "segmentation")
     boxes = np.full((len(bboxes), 4), np.nan, dtype=np.float32)
     if any(has_box):
         idx = [k for k, ok in enumerate(has_box) if ok]
@@ -658,7 +694,7 @@ def _score_column(records: list, where: _Where) -> np.ndarray:
         if value is None:
             where.fail(i, "missing field", "score")
         if not _is_finite_number(value):
-            where.fail(i, f"must be a finite number, got {value!r}", "score")
+            where.fail(i, f"must be a finite number, got {shown(value)}", "score")
     raise AssertionError("unreachable: a bad score was not reported")  # pragma: no cover
 
 
@@ -696,7 +732,7 @@ def _load_per_track_gt(data: dict, annotations: list, name: str,
             length = len(video["file_names"])
         if not _is_int(length) or not 0 <= length <= _MAX_FRAMES:
             where.fail(i, f"needs a non-negative integer 'length' of at most {_MAX_FRAMES} "
-                       f"(or a 'file_names' list), got {length!r}", "length", video)
+                       f"(or a 'file_names' list), got {shown(length)}", "length", video)
         lengths.append(length)
     num_frames = np.asarray(lengths, dtype=np.int64)
     heights, widths = _sizes(videos, None, None, name)
@@ -706,7 +742,7 @@ def _load_per_track_gt(data: dict, annotations: list, name: str,
     _check_duplicates(detections)
     return GroundTruth(
         video_ids=np.asarray([v["id"] for v in videos], dtype=np.int64),
-        video_names=[str(v.get("name", v["id"])) for v in videos], num_frames=num_frames,
+        video_names=_video_names(videos, name), num_frames=num_frames,
         heights=heights, widths=widths, detections=detections, source=name,
         layout="per-track")
 
@@ -740,7 +776,7 @@ def _per_track_detections(records: list, where: _Where, video_index: dict[int, i
         # Ground-truth tracks carry their own id; prediction tracks are numbered by record.
         track = record.get("id", i) if not scores else i
         if not _is_int(track) or not _INT64[0] <= track <= _INT64[1]:
-            where.fail(i, f"must be a 64-bit integer, got {track!r}", "id", record)
+            where.fail(i, f"must be a 64-bit integer, got {shown(track)}", "id", record)
         boxes = per_frame.get("bboxes", [None] * int(num_frames[v]))
         segs = per_frame.get("segmentations", [None] * int(num_frames[v]))
         for f, (box, seg) in enumerate(zip(boxes, segs)):

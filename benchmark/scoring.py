@@ -328,7 +328,7 @@ class Chota:
         self._video_cider: dict[int, np.ndarray] = {}  # reference protocol, from the workers
         gt_det = self.gt.detections
         self._gt_caption_ids = self._caption_ids(gt_det.captions, empty_is_none=True)
-        self._gt_geometry = self._geometry(gt_det, self.gt)
+        self._gt_geometry = detection_geometry(gt_det, self.gt, iou=self.iou)
         self._gt_bounds = gt_det.video_slices(self.gt.num_videos)
         self._warn_line_breaks(gt_det, "ground truth")
         if "meteor" in self.caption_metrics:
@@ -344,49 +344,6 @@ class Chota:
             # An empty ground-truth caption keeps its box in DetA/AssA but out of CapA.
             ids[captions == ""] = -1
         return ids
-
-    def _geometry(self, det: Detections, gt: GroundTruth) -> Any:
-        """Boxes (float32) for box IoU, compressed RLEs for mask IoU, with clear errors."""
-        if self.iou == "box":
-            boxes = det.boxes.copy()
-            missing = np.flatnonzero(np.isnan(boxes).any(axis=1))
-            for k in missing.tolist():  # only a segmentation given: its tight box
-                boxes[k] = mask_to_box(self._rle(det, k, gt))
-            return boxes
-        if det.segmentations is None:
-            if len(det) == 0:
-                return []
-            raise InputError("mask IoU needs a 'segmentation' for every detection; this file "
-                             "has none (use iou='box')", source=det.source)
-        sizes = np.stack([gt.heights, gt.widths], axis=1)[det.video].tolist()
-        rles = []
-        for k, (segmentation, size) in enumerate(zip(det.segmentations, sizes)):
-            # Fast path: a compressed RLE string of the frame's size is what pycocotools
-            # takes as is; anything else goes through the full validation and conversion.
-            if type(segmentation) is dict and type(segmentation.get("counts")) is str \
-                    and segmentation.get("size") == size:
-                rles.append(segmentation)
-            else:
-                rles.append(self._rle(det, k, gt))
-        return rles
-
-    def _rle(self, det: Detections, k: int, gt: GroundTruth) -> dict:
-        segmentation = det.segmentations[k] if det.segmentations is not None else None
-        if segmentation is None:
-            raise InputError("mask IoU needs a segmentation here", source=det.source,
-                             record=det.describe(k), field="segmentation")
-        v = int(det.video[k])
-        height, width = int(gt.heights[v]) or None, int(gt.widths[v]) or None
-        try:
-            rle = to_rle(segmentation, height, width)
-        except ValueError as exc:
-            raise InputError(str(exc), source=det.source, record=det.describe(k),
-                             field="segmentation") from exc
-        if height and width and list(rle["size"]) != [height, width]:
-            raise InputError(f"mask size {list(rle['size'])} differs from the video's "
-                             f"[{height}, {width}]", source=det.source, record=det.describe(k),
-                             field="segmentation")
-        return rle
 
     def _warn_line_breaks(self, det: Detections, what: str) -> None:
         found = list(iter_newline_captions(det))
@@ -409,7 +366,7 @@ class Chota:
         self._num_kept += _distinct_records(det)
         self._warn_line_breaks(det, "predicted")
         pred_caption_ids = self._caption_ids(det.captions, empty_is_none=False)
-        pred_geometry = self._geometry(det, self.gt)
+        pred_geometry = detection_geometry(det, self.gt, iou=self.iou)
         bounds = det.video_slices(self.gt.num_videos)
         videos = np.unique(det.video).tolist()
         repeated = [self.gt.video_names[v] for v in videos if v in self._counts]
@@ -634,7 +591,63 @@ def _distinct_records(det: Detections) -> int:
     return int(np.count_nonzero(np.bincount(det.record_index))) if len(det) else 0
 
 
-def chota(gt: Source | GroundTruth, pred: Source, **options: Any) -> ChotaResult:
+def detection_geometry(det: Detections, gt: GroundTruth, *, iou: str) -> np.ndarray | list[dict]:
+    """What the IoUs of ``det`` are computed from: float32 xywh boxes for ``iou="box"`` (a
+    mask's tight box where only a mask is given), compressed RLEs for ``iou="mask"``. Every
+    segmentation is checked here, with an ``InputError`` naming the record.
+
+    Example:
+        >>> gt = load_ground_truth({"images": [{"id": 7, "video_id": 1}], "annotations": []})
+        >>> det = load_predictions([{"image_id": 7, "track_id": 3, "score": 0.9, "caption": "",
+        ...     "segmentation": {"size": [2, 2], "counts": "04"}}], gt)
+        >>> detection_geometry(det, gt, iou="box").tolist()
+        [[0.0, 0.0, 2.0, 2.0]]
+    """
+    if iou == "box":
+        boxes = det.boxes.copy()
+        missing = np.flatnonzero(np.isnan(boxes).any(axis=1))
+        for k in missing.tolist():  # only a segmentation given: its tight box
+            boxes[k] = mask_to_box(_rle(det, k, gt))
+        return boxes
+    if det.segmentations is None:
+        if len(det) == 0:
+            return []
+        raise InputError("mask IoU needs a 'segmentation' for every detection; this file "
+                         "has none (use iou='box')", source=det.source)
+    video_sizes = np.stack([gt.heights, gt.widths], axis=1).tolist()
+    rles = []
+    for k, (segmentation, v) in enumerate(zip(det.segmentations, det.video.tolist())):
+        # Fast path: a compressed RLE string of the frame's size (its counts were decoded
+        # and checked by the loader) is what pycocotools takes as is; anything else goes
+        # through the full validation and conversion.
+        if type(segmentation) is dict and type(segmentation.get("counts")) is str \
+                and segmentation.get("size") == video_sizes[v]:
+            rles.append(segmentation)
+        else:
+            rles.append(_rle(det, k, gt))
+    return rles
+
+
+def _rle(det: Detections, k: int, gt: GroundTruth) -> dict:
+    segmentation = det.segmentations[k] if det.segmentations is not None else None
+    if segmentation is None:
+        raise InputError("mask IoU needs a segmentation here", source=det.source,
+                         record=det.describe(k), field="segmentation")
+    v = int(det.video[k])
+    height, width = int(gt.heights[v]) or None, int(gt.widths[v]) or None
+    try:
+        rle = to_rle(segmentation, height, width)
+    except ValueError as exc:
+        raise InputError(str(exc), source=det.source, record=det.describe(k),
+                         field="segmentation") from exc
+    if height and width and list(rle["size"]) != [height, width]:
+        raise InputError(f"mask size {list(rle['size'])} differs from the video's "
+                         f"[{height}, {width}]", source=det.source, record=det.describe(k),
+                         field="segmentation")
+    return rle
+
+
+def chota(gt: Source | GroundTruth, pred: Source | Detections, **options: Any) -> ChotaResult:
     """Score predictions against ground truth with CHOTA (see :class:`Chota` for options).
 
     Options (keyword-only): ``iou`` ("box" | "mask"), ``alphas`` ((0.5,) | "hota" | a

@@ -112,7 +112,9 @@ def vidstg_scale(*, n_videos: int = 602, n_frames: int = 200, seed: int = 0):
 
 def ellipse_rle(cx: float, cy: float, ax: float, ay: float, height: int, width: int) -> dict:
     """Compressed RLE of a filled axis-aligned ellipse, built column by column (fast)."""
-    x0, x1 = max(0, int(np.ceil(cx - ax))), min(width, int(np.floor(cx + ax)) + 1)
+    # Clipped to the frame: an ellipse wholly outside it is an empty mask.
+    x0 = min(width, max(0, int(np.ceil(cx - ax))))
+    x1 = max(x0, min(width, int(np.floor(cx + ax)) + 1))
     xs = np.arange(x0, x1)
     half = ay * np.sqrt(np.clip(1 - ((xs - cx) / ax) ** 2, 0, None))
     top = np.clip(np.ceil(cy - half), 0, height).astype(np.int64)

@@ -129,9 +129,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     print(f"wrote {len(files)} files under {args.out} (open {Path(args.out) / 'index.html'})")
     if args.screenshot:
         from leaderboard.browser import screenshot
+        from leaderboard.render import latest_track
+        from leaderboard.tracks import get_track
 
-        page = Path(args.out) / f"{args.screenshot_track or next(iter(tracks))}.html"
-        print(f"screenshot: {screenshot(page, args.screenshot)}")
+        # By default the track just scored: the first page often holds only papers' rows.
+        name = get_track(args.track, tracks).name if args.track else latest_track(store, tracks)
+        page = Path(args.out) / f"{name}.html"
+        print(f"screenshot of {name}: {screenshot(page, args.screenshot)}")
     return 0
 
 
@@ -173,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder, e.g. site/")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--screenshot", help="also save a PNG of one track page (needs chromium)")
-    p.add_argument("--screenshot-track", help="track to screenshot (default: the first)")
+    p.add_argument("--track", "--screenshot-track", dest="track", metavar="NAME",
+                   help="track the screenshot shows (default: the track of the most recently "
+                        "stored submission, else the first)")
     p.set_defaults(func=cmd_render)
     return parser
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 import benchmark
 from benchmark.atomic import atomic_write_bytes
-from leaderboard.store import Entry, Store
+from leaderboard.store import SCORED, Entry, Store
 from leaderboard.tracks import Track
 
 #: Columns of the table and the CSV, in order.
@@ -138,12 +138,54 @@ def _label(entry: Entry) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+#: Where a point's number may go, in points from the point, tried in order until it overlaps
+#: no number placed before (points of several entries often coincide: same paper, same DetA).
+_NUMBER_OFFSETS: tuple[tuple[int, int], ...] = ((3, 3),) + tuple(
+    (3 + dx * 9 * ring, 3 + dy * 9 * ring) for ring in range(1, 8)
+    for dx, dy in ((0, -1), (-1, 0), (0, 1), (1, 0), (1, -1), (-1, -1), (-1, 1), (1, 1)))
+
+
+def _place_numbers(fig: Any, ax: Any, points: list[tuple[float, float]]) -> list[Any]:
+    """Annotate each point with its 1-based number, each placed where it overlaps no number
+    before it; returns the annotations. Full labels go to the key below the plot, so a
+    cluster of entries shows a few short numbers instead of stacked, unreadable names."""
+    from matplotlib.transforms import Bbox
+
+    renderer = fig.canvas.get_renderer()
+    placed: list[Any] = []
+    # The markers are obstacles too: a number drawn under another entry's marker is hidden.
+    radius = 4 * fig.dpi / 72
+    boxes: list[Any] = [Bbox.from_extents(px - radius, py - radius, px + radius, py + radius)
+                        for px, py in ax.transData.transform(points)]
+    for number, (x, y) in enumerate(points, start=1):
+        for offset in _NUMBER_OFFSETS:
+            note = ax.annotate(str(number), (x, y), fontsize=7, xytext=offset,
+                               textcoords="offset points")
+            box = note.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in boxes):
+                break
+            note.remove()
+        else:  # every place taken (hundreds of coinciding points): the last try stays
+            note = ax.annotate(str(number), (x, y), fontsize=7, xytext=offset,
+                               textcoords="offset points")
+            box = note.get_window_extent(renderer)
+        placed.append(note)
+        boxes.append(box)
+    return placed
+
+
 @_plain_text
 def plot_scatter(entries: list[Entry]) -> bytes | None:
     """DetA vs AssA of every entry with both, over contours of CHOTA.
 
     CHOTA needs CapA too, so the contours are drawn at the median CapA of the plotted entries
-    (said in the title); without any CapA they are HOTA contours.
+    (said in the title); without any CapA they are HOTA contours. Points carry numbers, and
+    a key below the plot (one row per entry, the figure growing with it) names them: names
+    written beside the points overlapped wherever papers report nearby numbers.
+
+    Example:
+        >>> plot_scatter(store.entries("sample-box"))[:4]        # doctest: +SKIP
+        b'\x89PNG'
     """
     points = [e for e in entries if e.metric("DetA") is not None and e.metric("AssA") is not None]
     if not points:
@@ -163,17 +205,23 @@ def plot_scatter(entries: list[Entry]) -> bytes | None:
                           levels=np.arange(10, 100 * surface.max(), 10),
                           colors="#bbbbbb", linewidths=0.8)
     ax.clabel(contours, fmt="%d", fontsize=8)
-    for entry in points:
+    key = []
+    for number, entry in enumerate(points, start=1):
         marker, color = ("^", "#b45309") if entry.is_reported else ("o", "#1d4ed8")
         x, y = 100 * entry.metrics["DetA"], 100 * entry.metrics["AssA"]
-        ax.scatter([x], [y], marker=marker, color=color, zorder=3)
-        ax.annotate(_label(entry), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    if any(not e.is_reported for e in points):
-        ax.scatter([], [], marker="o", color="#1d4ed8", label="scored")
-    if any(e.is_reported for e in points):
-        ax.scatter([], [], marker="^", color="#b45309", label="reported (paper)")
-    ax.legend(loc="lower left", fontsize=8)
+        key.append(ax.scatter([x], [y], marker=marker, color=color, zorder=3,
+                              label=f"{number}  {_label(entry)}"))
     ax.set(xlabel="DetA (%)", ylabel="AssA (%)", xlim=(0, 100), ylim=(0, 100), title=title)
+    kinds = []
+    if any(not e.is_reported for e in points):
+        kinds.append(ax.scatter([], [], marker="o", color="#1d4ed8", label="scored"))
+    if any(e.is_reported for e in points):
+        kinds.append(ax.scatter([], [], marker="^", color="#b45309", label="reported (paper)"))
+    ax.add_artist(ax.legend(handles=kinds, loc="lower left", fontsize=8))
+    # The key below the axes: savefig's tight bounding box grows the image to hold it.
+    ax.legend(handles=key, loc="upper left", bbox_to_anchor=(0, -0.12), fontsize=7,
+              frameon=False, borderaxespad=0)
+    _place_numbers(fig, ax, [(100 * e.metrics["DetA"], 100 * e.metrics["AssA"]) for e in points])
     return _figure_png(fig)
 
 
@@ -291,3 +339,25 @@ def render_site(store: Store, out: str | os.PathLike[str], *, tracks: dict[str, 
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     atomic_write_bytes(out / "index.html", html.encode())
     return [out / "index.html", *written]
+
+
+def latest_track(store: Store, tracks: dict[str, Track]) -> str:
+    """The registry track of the most recently stored submission (by submission time, then
+    by storing order); the first track when the store holds no submission on any of them.
+
+    It is the track ``leaderboard render --screenshot`` shows by default: the one a user
+    just scored, rather than the first page, which often holds only the papers' rows.
+
+    Example:
+        >>> latest_track(Store("sqlite:///:memory:"), load_tracks())     # doctest: +SKIP
+        'vidstg-val-box'
+    """
+    latest: tuple[dt.datetime, int, str] | None = None
+    for name in tracks:
+        for entry in store.entries(name, kind=SCORED):
+            # SQLite gives back naive datetimes (stored as UTC): compare them as UTC.
+            when = entry.created_at if entry.created_at.tzinfo else entry.created_at.replace(
+                tzinfo=dt.timezone.utc)
+            if latest is None or (when, entry.id) > latest[:2]:
+                latest = (when, entry.id, name)
+    return latest[2] if latest is not None else next(iter(tracks))

@@ -23,7 +23,7 @@ from benchmark.io import GroundTruth, load_ground_truth
 from leaderboard.store import MAX_SUBMISSION_NAME_CHARS, Entry, Store, check_entry_text
 from leaderboard.submission import Limits, Submission, read_submission
 from leaderboard.tracks import Track
-from leaderboard.validation import ValidationReport, validate_predictions
+from leaderboard.validation import ValidationReport, load_valid_predictions
 
 CURVE_FIELDS: tuple[str, ...] = ("HOTA", "DetA", "AssA")
 
@@ -50,7 +50,7 @@ def alpha_curve(gt: GroundTruth, preds: Any, track: Track) -> dict[str, Any]:
     would cost more than the official scoring itself.
 
     Example:
-        >>> curve = alpha_curve(gt, preds, track)              # doctest: +SKIP
+        >>> curve = alpha_curve(gt, det, track)              # doctest: +SKIP
         >>> len(curve["alphas"]), len(curve["HOTA"])           # doctest: +SKIP
         (19, 19)
     """
@@ -83,12 +83,12 @@ def evaluate(submission: Submission, track: Track, *, limits: Limits = Limits(),
     """
     preds = submission.parse()
     gt = load_ground_truth(track.require_gt())
-    report = validate_predictions(preds, gt, iou=track.iou, source=submission.source,
-                                  limits=limits, score_threshold=track.score_threshold)
-    result = benchmark.chota(gt, preds, **track.chota_kwargs(), progress=progress)
+    report, det = load_valid_predictions(preds, gt, iou=track.iou, source=submission.source,
+                                         limits=limits, score_threshold=track.score_threshold)
+    result = benchmark.chota(gt, det, **track.chota_kwargs(), progress=progress)
     per_video = [{k: _to_builtin(v) for k, v in row.items()}
                  for row in result.per_video.to_dict(orient="records")]
-    curve = alpha_curve(gt, preds, track) if with_alpha_curve else None
+    curve = alpha_curve(gt, det, track) if with_alpha_curve else None
     return Evaluation(submission=submission, report=report,
                       metrics={k: float(v) for k, v in result.to_dict().items()},
                       per_video=per_video, official=bool(result.official), alpha_curve=curve)

@@ -25,6 +25,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+import numpy as np
+
 from benchmark.errors import InputError
 
 MiB = 1024 * 1024
@@ -43,7 +45,9 @@ class Limits:
     """Size limits for one submission; all keyword-configurable.
 
     ``max_ratio`` applies once more than ``ratio_floor_bytes`` have been decompressed, so
-    that a tiny, very compressible file is not refused.
+    that a tiny, very compressible file is not refused. ``max_records`` (predictions) and
+    ``max_values`` (JSON values of any kind, which is what parsing costs memory for) are
+    counted on the bytes as they stream in, before anything is parsed.
 
     Example:
         >>> Limits(max_upload_bytes=10 * MiB).max_records
@@ -55,6 +59,7 @@ class Limits:
     max_ratio: float = 200.0
     ratio_floor_bytes: int = 4 * MiB
     max_records: int = 2_000_000
+    max_values: int = 50_000_000
     max_caption_chars: int = 2000
 
 
@@ -95,9 +100,89 @@ class Submission:
                              "nests only a few levels", source=self.source) from None
 
 
+class _JsonCounter:
+    """Counts a JSON document's records and values as its bytes stream in, so that a file
+    of too many is refused before parsing (which costs tens of bytes per value).
+
+    Records are objects one level inside the top-level list (two inside a top-level
+    object, as ``{"annotations": [...]}``); values are bounded by one plus the commas and
+    the opened lists and objects. Both are first counted crudely (characters inside
+    strings too, which only overcounts) and exactly, with strings and escapes followed
+    across chunks, only once the crude counts pass a limit.
+    """
+
+    def __init__(self, limits: Limits, source: str) -> None:
+        self.limits, self.source = limits, source
+        self.crude_records = self.crude_values = 0
+        self.exact = False
+        self.held: list[bytes] = []  # chunks seen before counting exactly
+        self.records = self.values = 0
+        self.record_depth = 0  # unknown until the first bracket
+        self.depth = 0
+        self.in_string = False
+        self.backslashes = 0  # trailing backslashes of the previous chunk
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.exact:
+            self.crude_records += chunk.count(b"{")
+            self.crude_values += chunk.count(b",") + chunk.count(b"[") + chunk.count(b"{")
+            self.held.append(chunk)
+            if self.crude_records <= self.limits.max_records \
+                    and self.crude_values <= self.limits.max_values:
+                return
+            self.exact = True
+            held, self.held = self.held, []
+            for part in held:
+                self._count(part)
+        else:
+            self._count(chunk)
+
+    def _count(self, chunk: bytes) -> None:
+        b = np.frombuffer(chunk, dtype=np.uint8)
+        if not self.record_depth:
+            first = np.flatnonzero((b == ord("[")) | (b == ord("{")))
+            if len(first):
+                self.record_depth = 1 if b[first[0]] == ord("[") else 2
+        # A quote ends or starts a string unless an odd run of backslashes precedes it.
+        quotes = np.flatnonzero(b == ord('"'))
+        slashes = np.flatnonzero(b == ord("\\"))
+        run = np.zeros(len(quotes), dtype=np.int64)  # backslashes right before each quote
+        if len(slashes):
+            run_key = slashes - np.arange(len(slashes))  # constant along a run of them
+            before = np.searchsorted(slashes, quotes) - 1
+            ends_run = (before >= 0) & (slashes[np.maximum(before, 0)] == quotes - 1)
+            j = before[ends_run]
+            run[ends_run] = j - np.searchsorted(run_key, run_key[j]) + 1
+        run[run == quotes] += self.backslashes  # the run began in the previous chunk
+        real = quotes[run % 2 == 0]
+        marks = np.flatnonzero((b == ord(",")) | (b == ord("[")) | (b == ord("{"))
+                               | (b == ord("]")) | (b == ord("}")))
+        outside = (np.searchsorted(real, marks) + self.in_string) % 2 == 0
+        marks = marks[outside]
+        kind = b[marks]
+        step = np.where((kind == ord("[")) | (kind == ord("{")), 1,
+                        np.where(kind == ord(","), 0, -1))
+        depth_before = self.depth + np.cumsum(step) - step
+        self.records += int(np.count_nonzero((kind == ord("{"))
+                                             & (depth_before == self.record_depth)))
+        self.values += int(np.count_nonzero(step >= 0))
+        self.depth += int(step.sum())
+        self.in_string ^= bool(len(real) % 2)
+        tail = len(chunk) - len(chunk.rstrip(b"\\"))
+        self.backslashes = tail + (self.backslashes if tail == len(chunk) else 0)
+        if self.records > self.limits.max_records:
+            raise InputError(f"holds more than {self.limits.max_records} predictions (the "
+                             "limit), counted before parsing", source=self.source)
+        if self.values + 1 > self.limits.max_values:
+            raise InputError(f"holds more than {self.limits.max_values} JSON values (the "
+                             "limit), counted before parsing; a prediction needs about 15",
+                             source=self.source)
+
+
 def _read_limited(stream: IO[bytes], *, source: str, compressed_size: int, limits: Limits) -> bytes:
     """Read a decompressing stream chunk by chunk, stopping as soon as a limit is passed."""
     chunks: list[bytes] = []
+    counter = _JsonCounter(limits, source)
     total = 0
     while True:
         chunk = stream.read(_CHUNK)
@@ -111,6 +196,7 @@ def _read_limited(stream: IO[bytes], *, source: str, compressed_size: int, limit
             raise InputError(f"compression ratio above {limits.max_ratio:g}:1 "
                              f"({total} bytes from {compressed_size}); refused as a possible "
                              "zip bomb", source=source)
+        counter.feed(chunk)
         chunks.append(chunk)
 
 
@@ -216,9 +302,11 @@ def read_submission(path: str | os.PathLike[str], *, limits: Limits = Limits()) 
         except (OSError, EOFError) as exc:
             raise InputError(f"not a readable gzip file: {exc}", source=path.name) from exc
     else:
-        data = path.read_bytes()
-        if len(data) > limits.max_json_bytes:
+        if st.st_size > limits.max_json_bytes:
             raise InputError(f"is above the {limits.max_json_bytes // MiB} MiB JSON limit",
                              source=path.name)
+        with open(path, "rb") as stream:
+            data = _read_limited(stream, source=path.name, compressed_size=st.st_size,
+                                 limits=limits)
     checksum = "sha256:" + hashlib.sha256(data).hexdigest()
     return Submission(path=path, member=member, data=data, checksum=checksum)

@@ -5,7 +5,8 @@ The schema, id and duplicate checks are those of the scorer's own loader
 disagrees with its image, NaN or negative boxes, non-finite scores, one detection per track
 per frame, per-track list lengths). A leaderboard is stricter than a scorer, so this module
 adds: a non-empty list under the record limit, scores in [0, 1], caption length, the
-geometry the track's IoU type needs on every detection, and RLE sizes that match the frame.
+box on every detection of a box track, and the scorer's own geometry checks (every mask
+decoded and checked at the frame's size).
 The first problem raises an ``InputError`` naming the submission file, the record and the
 field.
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from benchmark.errors import InputError
 from benchmark.io import Detections, GroundTruth, load_predictions
+from benchmark.scoring import detection_geometry
 from leaderboard.submission import Limits
 
 
@@ -85,29 +87,53 @@ def _check_records(records: list[Any], source: str, limits: Limits) -> None:
                              record=f"predictions[{i}]", field="caption")
 
 
-def _check_geometry(det: Detections, gt: GroundTruth, *, iou: str, source: str) -> None:
+def _check_geometry(det: Detections, gt: GroundTruth, *, iou: str) -> None:
     if iou == "box":
+        # Stricter than the scorer, which boxes a lone mask: a box track scores boxes.
         missing = np.flatnonzero(np.isnan(det.boxes).any(axis=1))
         if len(missing):
             raise InputError("a box track needs a box [x, y, w, h] on every detection",
-                             source=source, record=det.describe(int(missing[0])), field="bbox")
-        return
-    segs = det.segmentations or [None] * len(det)
-    for k, seg in enumerate(segs):
-        if seg is None:
-            raise InputError("a mask track needs an RLE mask on every detection",
-                             source=source, record=det.describe(k), field="segmentation")
-        if isinstance(seg, list):
-            continue  # a polygon (per-track layout): rasterised at the frame size
-        size = seg.get("size") if isinstance(seg, dict) else None
-        expected = [int(gt.heights[det.video[k]]), int(gt.widths[det.video[k]])]
-        if not isinstance(size, list) or "counts" not in seg:
-            raise InputError('must be an RLE {"size": [h, w], "counts": ...}', source=source,
-                             record=det.describe(k), field="segmentation")
-        if expected != [0, 0] and size != expected:
-            raise InputError(f"RLE size {size} does not match the frame size {expected} "
-                             "(height, width)", source=source, record=det.describe(k),
-                             field="segmentation")
+                             source=det.source, record=det.describe(int(missing[0])),
+                             field="bbox")
+    # What the scorer computes its IoUs from, with the scorer's own checks: a submission
+    # that passes here cannot fail there.
+    detection_geometry(det, gt, iou=iou)
+
+
+def load_valid_predictions(
+    preds: Any,
+    gt: GroundTruth,
+    *,
+    iou: str,
+    source: str,
+    limits: Limits = Limits(),
+    score_threshold: float = 0.5,
+) -> tuple[ValidationReport, Detections]:
+    """:func:`validate_predictions`, also returning the loaded detections (named after
+    ``source``), which the scorer takes as they are instead of loading them again.
+
+    Example:
+        >>> from benchmark.io import load_ground_truth
+        >>> gt = load_ground_truth({"images": [{"id": 7, "video_id": 1}], "annotations": []})
+        >>> p = [{"image_id": 7, "track_id": 1, "bbox": [0, 0, 2, 2], "score": 0.9, "caption": "a"}]
+        >>> report, det = load_valid_predictions(p, gt, iou="box", source="p.json")
+        >>> det.source, det.boxes.tolist()
+        ('p.json', [[0.0, 0.0, 2.0, 2.0]])
+    """
+    records = _records(preds, source, limits)
+    _check_records(records, source, limits)
+    try:
+        det = load_predictions(records, gt, score_threshold=score_threshold)
+    except InputError as exc:
+        # The loader saw a parsed list: put the participant's file name back in the message.
+        raise InputError(exc.message, source=source, record=exc.record, field=exc.field) from None
+    det = dataclasses.replace(det, source=source)
+    _check_geometry(det, gt, iou=iou)
+    report = ValidationReport(
+        n_records=len(records), n_detections=len(det),
+        n_videos=len(np.unique(det.video)), n_gt_videos=gt.num_videos,
+        n_above_threshold=int((det.scores > score_threshold).sum()))
+    return report, det
 
 
 def validate_predictions(
@@ -128,15 +154,5 @@ def validate_predictions(
         >>> validate_predictions(p, gt, iou="box", source="p.json").n_records
         1
     """
-    records = _records(preds, source, limits)
-    _check_records(records, source, limits)
-    try:
-        det = load_predictions(records, gt, score_threshold=score_threshold)
-    except InputError as exc:
-        # The loader saw a parsed list: put the participant's file name back in the message.
-        raise InputError(exc.message, source=source, record=exc.record, field=exc.field) from None
-    _check_geometry(det, gt, iou=iou, source=source)
-    return ValidationReport(
-        n_records=len(records), n_detections=len(det),
-        n_videos=len(np.unique(det.video)), n_gt_videos=gt.num_videos,
-        n_above_threshold=int((det.scores > score_threshold).sum()))
+    return load_valid_predictions(preds, gt, iou=iou, source=source, limits=limits,
+                                  score_threshold=score_threshold)[0]

@@ -14,11 +14,11 @@ from pathlib import Path
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
-    from benchmark.datacard import STAT_KEYS, dataset_statistics
     from benchmark.atomic import write_json_atomic
+    from benchmark.commands.console import table_console
+    from benchmark.datacard import STAT_KEYS, dataset_statistics
 
     stats = dataset_statistics(args.gt)
     table = Table(title=f"Statistics of {args.gt}")
@@ -26,7 +26,8 @@ def _stats(args: argparse.Namespace) -> int:
     table.add_column("value", justify="right")
     for key in STAT_KEYS:
         table.add_row(key, f"{stats[key]:g}" if isinstance(stats[key], float) else str(stats[key]))
-    console = Console()
+    # Piped to a file or a log, a plain Console would cut long category names at 80 columns.
+    console = table_console()
     console.print(table)
     categories = Table(title=f"Tracks per category (top {args.top})")
     categories.add_column("category")

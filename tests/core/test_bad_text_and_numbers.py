@@ -60,6 +60,21 @@ def test_lone_surrogate_in_a_ground_truth_caption_names_record_and_field():
         load_ground_truth(gt)
 
 
+def test_lone_surrogate_in_a_video_name_or_string_track_id_is_named(tmp_path):
+    # Video names key the per-video CSV and JSON; UTF-8 outputs cannot hold a lone surrogate.
+    gt = gt_dict()
+    gt["videos"][0]["name"] = "v\ud800"
+    with pytest.raises(InputError, match=r"record videos\[0\], field 'name': is not valid Unicode"):
+        load_ground_truth(gt)
+    gt = gt_dict()
+    for a, t in zip(gt["annotations"], ("a", "b\udc80")):
+        a["track_id"] = t
+    with pytest.raises(InputError, match=r"record annotations\[1\], field 'track_id': is not valid"):
+        load_ground_truth(gt)
+    with pytest.raises(InputError, match=r"record predictions\[0\], field 'track_id': is not valid"):
+        chota(gt_dict(), [pred(track_id="\ud800")], caption_metrics=("cider",))
+
+
 def test_lone_surrogate_in_a_per_track_caption_names_record():
     gt = load_ground_truth(gt_dict())
     records = [{"video_id": 1, "bboxes": [[0, 0, 1, 1], None], "score": 0.9,
@@ -265,3 +280,16 @@ def test_consecutive_frame_index_not_starting_at_zero_is_silent():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_ground_truth(gt).frame_at_position[0].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("value", ["x" * 10**6, 10**4000, list(range(10**5)), "nested"])
+def test_huge_or_deep_values_are_cut_short_in_messages(value):
+    if value == "nested":
+        value = []
+        for _ in range(5000):
+            value = [value]
+    # (a string, however long, is a valid track id)
+    for field in ("score", "video_id") + (() if isinstance(value, str) else ("track_id",)):
+        with pytest.raises(InputError, match=f"field '{field}'") as info:
+            chota(gt_dict(), [pred(**{field: value})], caption_metrics=("cider",))
+        assert len(str(info.value)) < 400, str(info.value)[:400]

@@ -127,7 +127,7 @@ def test_mask_errors_name_the_record():
     for a in gt["annotations"]:
         a["segmentation"] = [[0, 0, 5, 0, 5, 5, 0, 5]]
     with pytest.raises(InputError) as info:
-        chota(gt, [pred(segmentation={"size": [10, 10], "counts": "PPYo0"})], iou="mask",
+        chota(gt, [pred(segmentation={"size": [10, 10], "counts": "0550000000b1"})], iou="mask",
               caption_metrics=())
     assert info.value.field == "segmentation" and "differs from the video's" in str(info.value)
     with pytest.raises(InputError, match="needs a segmentation"):

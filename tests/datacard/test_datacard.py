@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,25 @@ def test_stats_cli_writes_json(tmp_path, capsys):
     written = json.loads(out.read_text())
     assert written == json.loads(json.dumps(dataset_statistics(sample_paths().gt)))
     assert "vocabulary_size" in capsys.readouterr().out
+
+
+def test_stats_tables_are_not_cut_when_piped(tmp_path):
+    # Piped, rich lays tables out for 80 columns and cuts a long cell with "…"; the datacard
+    # tables use the score tables' full-width console, so a log or file holds every name.
+    import subprocess
+    import sys
+
+    gt = json.loads(sample_paths().gt.read_text())
+    long_name = "category_with_a_name_much_longer_than_an_eighty_column_terminal_" * 2
+    gt["categories"][0]["name"] = long_name
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    # Without the variables that make rich assume a terminal or a width (as in a CI log).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
+    done = subprocess.run([sys.executable, "-m", "benchmark", "datacard", "stats", str(path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          encoding="utf-8", env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert long_name in done.stdout
+    assert "…" not in done.stdout

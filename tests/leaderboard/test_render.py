@@ -11,7 +11,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from leaderboard.render import render_site
+from leaderboard.cli import main
+from leaderboard.render import latest_track, render_site
 
 
 class _Rows(html.parser.HTMLParser):
@@ -160,8 +161,10 @@ def test_names_with_mathtext_render_literally(store, tracks, tmp_path, monkeypat
         assert (folder / png).read_bytes()[:4] == b"\x89PNG"
     label = render._label(store.entries("vidstg-val-box")[0])
     assert label == r"$\frac{1}{$ ($x^2$ \alpha)"
-    # scatter annotation, bars legend, alpha legend: drawn as plain text, character for character
-    assert [d for d in drawn if d[0] == label] == [(label, False)] * 3
+    # scatter key ("1  label"), bars legend, alpha legend: drawn as plain text, character for
+    # character
+    assert [d for d in drawn if d[0].endswith(label)] == [
+        ("1  " + label, False), (label, False), (label, False)]
     assert not [d for d in drawn if d[1] is not False]
 
 
@@ -186,3 +189,83 @@ def test_csv_neutralises_formulas_but_page_keeps_the_names(store, tracks, tmp_pa
     assert "=HYPERLINK(&#34;http://x&#34;,&#34;y&#34;)" in page and "'=HYPERLINK" not in page
     assert [cells[1] for _, cells in _parse(page).rows][:4] == [
         '=HYPERLINK("http://x","y")', "+1+2", "-2", "@SUM(A1)"]
+
+
+def _scored(store, track, k, day):
+    store.add_scored(track=track, team=f"Team {k}", method=f"method {k}", checksum=f"sha256:{k}",
+                     protocol={"name": "test"}, metrics={"CHOTA": 0.3, "DetA": 0.5, "AssA": 0.6},
+                     per_video=[], created_at=dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc))
+
+
+@pytest.fixture
+def shots(monkeypatch):
+    """The pages ``leaderboard render --screenshot`` photographs, without a browser."""
+    import leaderboard.browser
+
+    taken = []
+
+    def fake(page, png, **kwargs):
+        taken.append(page.name)
+        return png
+
+    monkeypatch.setattr(leaderboard.browser, "screenshot", fake)
+    return taken
+
+
+def test_screenshot_shows_the_track_scored_last(store, tracks, data_dir, tmp_path, shots):
+    # Registry order: golden-box, golden-mask, vidstg-val-box. The first track has entries,
+    # but the submission scored last is on the second one: that is the page to show.
+    _scored(store, "golden-box", 1, day=1)
+    _scored(store, "vidstg-val-box", 2, day=2)
+    _scored(store, "golden-mask", 3, day=3)
+    _scored(store, "golden-box", 4, day=2)        # stored later, submitted earlier
+    assert latest_track(store, tracks) == "golden-mask"
+    args = ["render", "--out", str(tmp_path / "site"), "--no-plots", "--db", store.url,
+            "--tracks", str(data_dir / "tracks.yaml"), "--screenshot", str(tmp_path / "s.png")]
+    assert main(args) == 0
+    assert main([*args, "--track", "vidstg-val-box"]) == 0         # asked for: that one
+    assert shots == ["golden-mask.html", "vidstg-val-box.html"]
+
+
+def test_screenshot_without_submissions_shows_the_first_track(store, tracks, data_dir, tmp_path,
+                                                               shots):
+    store.seed_reported([{"track": "vidstg-val-box", "method": "Paper", "team": "X et al.",
+                          "metrics": {"CHOTA": 0.5}, "source": "Table 1", "note": None}])
+    assert latest_track(store, tracks) == "golden-box"      # a paper's row is no submission
+    assert main(["render", "--out", str(tmp_path / "site"), "--no-plots", "--db", store.url,
+                 "--tracks", str(data_dir / "tracks.yaml"),
+                 "--screenshot", str(tmp_path / "s.png")]) == 0
+    assert shots == ["golden-box.html"]
+
+
+def test_scatter_labels_do_not_overlap(store, tracks, tmp_path, monkeypatch):
+    # Papers report near-identical DetA/AssA for variants of one method: names written beside
+    # the points stacked into an unreadable blot. No two texts of the figure may overlap.
+    for k in range(6):
+        store.add_scored(track="vidstg-val-box", team="Fiastre et al., 2025",
+                         method=f"MaskCaptioner variant {k}", checksum=f"sha256:{k}",
+                         protocol={"name": "test"}, per_video=[],
+                         metrics={"CHOTA": 0.6, "DetA": 0.65 + k / 1000, "AssA": 0.70,
+                                  "CapA": 0.44})
+    import leaderboard.render as render
+
+    boxes = []
+    original = render._figure_png
+
+    def spy(fig):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        texts = [t for t in ax.texts if t.get_text()]           # the points' labels
+        texts += [t for legend in ax.findobj(lambda a: a.__class__.__name__ == "Legend")
+                  for t in legend.get_texts()]
+        boxes.append([(t.get_text(), t.get_window_extent(renderer)) for t in texts])
+        return original(fig)
+
+    monkeypatch.setattr(render, "_figure_png", spy)
+    render.plot_scatter(store.entries("vidstg-val-box"))
+    (drawn,) = boxes
+    assert len(drawn) >= 6
+    overlapping = [(a, b) for i, (a, box_a) in enumerate(drawn) for b, box_b in drawn[i + 1:]
+                   if box_a.overlaps(box_b)]
+    assert not overlapping

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import random
 import stat
 import time
 import zipfile
@@ -183,3 +184,81 @@ def test_deeply_nested_json_is_an_input_error_not_a_recursion_error(tmp_path, de
     path.write_bytes(b"[" * depth + b"]" * depth)
     with pytest.raises(InputError, match=r"^deep.json: JSON nested too deeply"):
         read_submission(path).parse()
+
+
+def _json_values(obj) -> int:
+    """Values as the counter bounds them: one plus commas plus opened containers, which
+    counts an empty list or object twice."""
+    if isinstance(obj, (dict, list)):
+        items = list(obj.values()) if isinstance(obj, dict) else obj
+        return 1 + (not items) + sum(_json_values(v) for v in items)
+    return 1
+
+
+def _random_json(rng: random.Random, depth: int = 0):
+    # Strings full of what a naive count trips on: brackets, commas, quotes, backslashes.
+    alphabet = ['"', "\\", "{", "[", ",", "}", "]", "a", " ", "é", "\n"]
+    kind = rng.randrange(6 if depth < 3 else 3)
+    if kind == 0:
+        return rng.choice([0, -1.5, True, None, 10**20])
+    if kind in (1, 2):
+        return "".join(rng.choice(alphabet) for _ in range(rng.randrange(8)))
+    if kind == 3:
+        return [_random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {"".join(rng.choice(alphabet) for _ in range(rng.randrange(4))):
+            _random_json(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+def test_records_and_values_are_counted_exactly_across_any_chunking():
+    from leaderboard.submission import _JsonCounter
+
+    rng = random.Random(0)
+    for trial in range(300):
+        records = [_random_json(rng, 1) if rng.random() < 0.3 else
+                   {"k": _random_json(rng, 2)} for _ in range(rng.randrange(6))]
+        doc = records if trial % 2 else {"annotations": records}
+        data = json.dumps(doc, ensure_ascii=trial % 3 == 0, indent=trial % 4 or None).encode()
+        counter = _JsonCounter(Limits(max_records=0, max_values=0), "x.json")
+        counter.exact = True  # as after the crude count passed its limit
+        limit_hit = False
+        step = rng.choice([1, 2, 3, 5, 64])
+        for i in range(0, len(data), step):
+            try:
+                counter._count(data[i:i + step])
+            except InputError:
+                limit_hit = True
+        assert counter.records == sum(isinstance(r, dict) for r in records), data
+        assert counter.values + 1 == _json_values(doc), data
+        assert limit_hit == (counter.values + 1 > 0)
+
+
+@pytest.mark.parametrize("suffix, limits, message", [
+    (".json.gz", Limits(max_records=1000, max_ratio=1e9), "more than 1000 predictions"),
+    (".json", Limits(max_records=1000), "more than 1000 predictions"),
+    (".json.gz", Limits(max_values=5000, max_ratio=1e9), "more than 5000 JSON values"),
+])
+def test_record_and_value_limits_stop_the_stream_before_parsing(tmp_path, suffix, limits, message):
+    # A caption full of braces does not count: only real records do.
+    record = b'{"image_id": 1, "track_id": 2, "bbox": [1, 2, 3, 4], "score": 0.9, "caption": "{{{,,,"}'
+    ok = b"[" + b",".join([record] * 300) + b"]"
+    path = tmp_path / f"ok{suffix}"
+    path.write_bytes(gzip.compress(ok) if suffix.endswith(".gz") else ok)
+    assert len(json.loads(read_submission(path, limits=limits).data)) == 300
+    big = b"[" + b",".join([record] * 5000) + b"]"
+    path = tmp_path / f"big{suffix}"
+    path.write_bytes(gzip.compress(big) if suffix.endswith(".gz") else big)
+    with pytest.raises(InputError, match=message + r" \(the limit\), counted before parsing"):
+        read_submission(path, limits=limits)
+
+
+def test_a_record_bomb_is_stopped_at_the_record_limit(tmp_path):
+    # 60 MiB of empty records (20 million) behind 60 KiB of gzip: the default record limit
+    # stops the read after about 6 MiB, before any parsing.
+    path = tmp_path / "records.json.gz"
+    with gzip.open(path, "wb", compresslevel=1) as handle:
+        handle.write(b"[")
+        for _ in range(60):
+            handle.write(b"{}," * (MiB // 3))
+        handle.write(b"{}]")
+    with pytest.raises(InputError, match="more than 2000000 predictions"):
+        read_submission(path, limits=Limits(max_ratio=1e9))

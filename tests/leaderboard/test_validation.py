@@ -7,7 +7,9 @@ import copy
 import json
 import math
 
+import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 
 from benchmark.errors import InputError
 from benchmark.io import load_ground_truth
@@ -89,13 +91,36 @@ def test_mask_track_needs_masks_of_the_frame_size(preds, gt):
     assert _validate(preds, gt, iou="mask").n_records == 29
     no_mask = copy.deepcopy(preds)
     del no_mask[4]["segmentation"]
-    with pytest.raises(InputError, match="mask track needs an RLE mask") as info:
+    with pytest.raises(InputError, match="mask IoU needs a segmentation") as info:
         _validate(no_mask, gt, iou="mask")
     assert info.value.record == "predictions[4]"
     wrong = copy.deepcopy(preds)
-    wrong[6]["segmentation"]["size"] = [48, 64]
-    with pytest.raises(InputError, match=r"RLE size \[48, 64\] does not match the frame size \[96, 128\]"):
+    wrong[6]["segmentation"] = mask_utils.encode(np.ones((48, 64), np.uint8, order="F"))
+    wrong[6]["segmentation"]["counts"] = wrong[6]["segmentation"]["counts"].decode()
+    with pytest.raises(InputError, match=r"mask size \[48, 64\] differs from the video's \[96, 128\]") as info:
         _validate(wrong, gt, iou="mask")
+    assert (info.value.source, info.value.record) == ("team.json", "predictions[6]")
+
+
+@pytest.mark.parametrize("segmentation, message", [
+    ({"size": [96, 128], "counts": "0TS<"}, "run lengths sum to 12388 pixels, the mask has 12288"),
+    ({"size": [96, 128], "counts": "!!!!~~~~"}, "character '!' at position 0"),
+    ({"size": [96, 128], "counts": [1, 2]}, "uncompressed RLE covers 3 pixels"),
+    ([[0, 0, 1e9, 0, 5, 5]], "polygon vertices must lie within one image size"),
+])
+def test_validate_and_score_refuse_the_same_masks(preds, gt, gt_json, segmentation, message):
+    import benchmark
+
+    bad = copy.deepcopy(preds)
+    bad[6]["segmentation"] = segmentation
+    bad[6].pop("bbox", None)
+    with pytest.raises(InputError, match=message) as info:
+        _validate(bad, gt, iou="mask")
+    assert (info.value.record, info.value.field) == ("predictions[6]", "segmentation")
+    for iou in ("mask", "box"):  # a box track boxes a lone mask: the same check
+        with pytest.raises(InputError, match=message) as info:
+            benchmark.chota(gt_json, bad, iou=iou, caption_metrics=())
+        assert (info.value.record, info.value.field) == ("predictions[6]", "segmentation")
 
 
 def test_box_track_needs_boxes(preds, gt):

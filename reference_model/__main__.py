@@ -39,8 +39,12 @@ def _train(args: argparse.Namespace) -> int:
     opts = dataclasses.replace(preset, **{k: v for k, v in {
         "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "stage": args.stage,
         "seed": args.seed, "checkpoint_every": args.checkpoint_every,
-        "cpu_threads": args.threads}.items() if v is not None})
-    path = train(config=config, data=args.data, out=args.out, opts=opts, resume=args.resume,
+        "cpu_threads": args.threads, "workers": args.workers, "augment": args.augment or None,
+        "short_edges": tuple(args.short_edges) if args.short_edges else None,
+        "max_size": args.max_size, "skip_broken": args.skip_broken_frames or None,
+    }.items() if v is not None})
+    path = train(config=config, data=args.data, ratios=args.ratios, out=args.out, opts=opts,
+                 resume=args.resume,
                  tokenizer_path=args.tokenizer, backbone_path=args.backbone, lm_path=args.language_model,
                  vision_path=args.caption_vision,
                  init_checkpoint=args.init)
@@ -191,7 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--config", choices=["tiny", "paper"], default="tiny")
     tr.add_argument("--dataset", choices=["lvvis", "vidstg", "vln", "bensmot"],
                     help="paper inference settings (T, T_match, K_match, T_agg) of this dataset")
-    tr.add_argument("--data", required=True, help="folder with gt.json, a gt.json, or synthetic:KEY=VALUE,...")
+    tr.add_argument("--data", required=True, nargs="+",
+                    help="folder with gt.json, a gt.json, or synthetic:KEY=VALUE,...; several are "
+                         "drawn with --ratios")
+    tr.add_argument("--ratios", type=float, nargs="+", help="sampling ratio of each --data (default equal)")
+    tr.add_argument("--workers", type=int, help="data-loader worker processes (default 0: in the main process)")
+    tr.add_argument("--augment", action="store_true",
+                    help="official augmentations: clip-wide flip, short edge drawn from --short-edges")
+    tr.add_argument("--short-edges", type=int, nargs="+", help="training short edges to draw from")
+    tr.add_argument("--max-size", type=int, help="longest edge after resizing (official: 1333)")
+    tr.add_argument("--skip-broken-frames", action="store_true",
+                    help="skip (and count) clips with an unreadable frame instead of stopping")
     tr.add_argument("--out", required=True, help="run folder (checkpoint.pt, tokenizer/)")
     tr.add_argument("--stage", choices=["detector", "caption", "end2end"])
     tr.add_argument("--init", help="start from this checkpoint's weights (e.g. the detector stage)")

@@ -32,7 +32,8 @@ class ClipTargets:
 
     ``masks`` (K, T, H, W) float {0, 1} at input resolution; ``boxes`` (K, T, 4) normalised
     cxcywh; ``box_valid`` (K, T) where the object is present; ``labels`` (K,) class indices;
-    ``caption_ids`` K token-id lists (empty = no caption).
+    ``caption_ids`` K token-id lists (empty = no caption); ``pixel_valid`` (H, W) where the
+    frame is image rather than batch padding (None: all of it).
     """
 
     labels: torch.Tensor
@@ -40,6 +41,7 @@ class ClipTargets:
     boxes: torch.Tensor
     box_valid: torch.Tensor
     caption_ids: list[list[int]]
+    pixel_valid: torch.Tensor | None = None
 
 
 @dataclass

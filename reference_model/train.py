@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from benchmark.errors import InputError
 from reference_model.config import ModelConfig
-from reference_model.data import ClipDataset, collate, load_source
+from reference_model.data import ClipDataset, MixedClips, collate, load_source
 from reference_model.matcher import ClipTargets, SetCriterion
 from reference_model.model import MaskCaptioner
 from reference_model.tokenizer import load_tokenizer, train_word_tokenizer
@@ -46,6 +47,15 @@ class TrainOptions:
     stage: str = "end2end"
     seed: int = 0
     checkpoint_every: int = 200
+    # Data loading (see reference_model.data): worker processes with prefetching, the
+    # official augmentations (clip-wide horizontal flip, short edge drawn from
+    # ``short_edges``, long edge at most ``max_size``), and skipping clips whose frames
+    # cannot be read (counted) instead of stopping with the file's name.
+    workers: int = 0
+    augment: bool = False
+    short_edges: tuple[int, ...] | None = None
+    max_size: int | None = None
+    skip_broken: bool = False
     # CPU threads. The tiny model's operations are small: with more than one thread OpenMP
     # synchronisation dominates, and on a shared machine one step got 17x slower (4.3 s vs
     # 0.25 s measured with two busy neighbours on 2 cores).
@@ -116,14 +126,15 @@ def _param_groups(model: MaskCaptioner, opts: TrainOptions) -> list[dict]:
     ]
 
 
-def train(*, config: ModelConfig, data: str, out: str | Path, opts: TrainOptions,
-          resume: bool = False, tokenizer_path: str | None = None,
+def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: TrainOptions,
+          ratios: list[float] | None = None, resume: bool = False, tokenizer_path: str | None = None,
           backbone_path: str | None = None, lm_path: str | None = None,
           vision_path: str | None = None, init_checkpoint: str | None = None,
           progress: bool = True) -> Path:
     """Train and return the checkpoint path (``out/checkpoint.pt``).
 
-    ``resume`` continues from ``out/checkpoint.pt`` (model, optimiser, step);
+    ``data`` is one data spec or several, drawn with sampling ``ratios`` (default equal);
+    ``resume`` continues from ``out/checkpoint.pt`` (model, optimiser, step, data order);
     ``init_checkpoint`` starts a new stage from another run's weights.
 
     Example:
@@ -147,8 +158,9 @@ def train(*, config: ModelConfig, data: str, out: str | Path, opts: TrainOptions
     random.seed(opts.seed + rank)
     np.random.seed(opts.seed + rank)
 
-    source = load_source(data)
-    categories = sorted(c["id"] for c in source.gt["categories"])
+    specs = [data] if isinstance(data, (str, Path)) else list(data)
+    sources = [load_source(spec) for spec in specs]
+    categories = sorted({c["id"] for source in sources for c in source.gt["categories"]})
     state = previous = None
     if resume and ckpt_path.exists():
         model, tokenizer, state = load_checkpoint(ckpt_path)
@@ -160,22 +172,26 @@ def train(*, config: ModelConfig, data: str, out: str | Path, opts: TrainOptions
         else:
             config = ModelConfig.from_dict({**config.to_dict(), "num_classes": len(categories)})
             tokenizer = (load_tokenizer(tokenizer_path) if tokenizer_path else
-                         train_word_tokenizer(a.get("caption", "") for a in source.gt["annotations"]))
+                         train_word_tokenizer(a.get("caption", "") for source in sources
+                                              for a in source.gt["annotations"]))
             model = build_model(config, tokenizer, backbone_path=backbone_path, lm_path=lm_path,
                                 vision_path=vision_path)
         if rank == 0:
             tokenizer.save_pretrained(out / "tokenizer")
     if previous is not None and previous["category_ids"] != categories:
         raise InputError(f"the categories {categories} differ from the checkpoint's "
-                         f"{previous['category_ids']}", source=source.name, field="categories")
+                         f"{previous['category_ids']}", source=sources[0].name, field="categories")
     model.to(device)
     if opts.stage == "caption":
         for p in model.detector_parameters():
             p.requires_grad_(False)
 
-    dataset = ClipDataset(source=source, clip_len=config.clip_len_train, short_edge=config.short_edge,
-                          category_ids=categories,
-                          tokenize=lambda s: tokenizer(s, add_special_tokens=False)["input_ids"])
+    dataset = MixedClips([
+        ClipDataset(source=source, clip_len=config.clip_len_train, short_edge=config.short_edge,
+                    category_ids=categories, tokenize=_Tokenize(tokenizer),
+                    short_edges=opts.short_edges, max_size=opts.max_size, augment=opts.augment,
+                    skip_broken=opts.skip_broken)
+        for source in sources], ratios or [1.0] * len(sources))
     optimizer = torch.optim.AdamW(_param_groups(model, opts), lr=opts.lr, weight_decay=opts.weight_decay)
     milestones = [int(f * opts.steps) for f in opts.decay_at]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
@@ -198,23 +214,43 @@ def train(*, config: ModelConfig, data: str, out: str | Path, opts: TrainOptions
                 "model": model.state_dict(), "config": config.to_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "step": step, "category_ids": categories,
                 "stage": opts.stage,
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                        "python": random.getstate(),
+                        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
             })
 
     # The whole run's clip order is fixed by the seed; resuming continues it where it stopped
     # (without loading the batches already seen).
-    order = torch.randint(len(dataset), (opts.steps * opts.batch_size,),
-                          generator=torch.Generator().manual_seed(opts.seed + rank))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=opts.batch_size, collate_fn=collate,
-                                         sampler=order[step * opts.batch_size:].tolist())
+    order = dataset.order(opts.steps * opts.batch_size, seed=opts.seed + rank)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=opts.batch_size, collate_fn=collate,
+        sampler=order[step * opts.batch_size:], num_workers=opts.workers,
+        prefetch_factor=4 if opts.workers else None, persistent_workers=opts.workers > 0,
+        pin_memory=device.type == "cuda")
+    skipped = 0
     model.train()
     if opts.stage == "caption":
         # A frozen detector also keeps its normalisation statistics.
         model.eval()
         model.caption_head.train()
     batches = iter(loader)
+    if state is not None and "rng" in state:
+        # Dropout and friends continue as if never stopped (restored after the loader drew
+        # its seed, as the uninterrupted run did before its first step).
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        if state["rng"].get("cuda") is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
     bar = tqdm(total=opts.steps, initial=step, desc=f"train {opts.stage}", disable=not progress or rank != 0)
     while step < opts.steps:
-        clips, targets = next(batches)
+        try:
+            clips, targets, unreadable = next(batches)
+        except StopIteration:  # every draw was spent and some clips were unreadable
+            break
+        skipped += unreadable
+        if not targets:
+            continue
         clips = clips.to(device)
         targets = [_to_device(t, device) for t in targets]
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
@@ -229,10 +265,13 @@ def train(*, config: ModelConfig, data: str, out: str | Path, opts: TrainOptions
         scheduler.step()
         step += 1
         bar.update(1)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in logged.items()})
+        bar.set_postfix({**{k: f"{v:.3f}" for k, v in logged.items()},
+                         **({"skipped": skipped} if skipped else {})})
         if step % opts.checkpoint_every == 0:
             checkpoint()
     bar.close()
+    if skipped and rank == 0:
+        print(f"skipped {skipped} clips with unreadable frames", file=sys.stderr)
     checkpoint()
     if world > 1:
         torch.distributed.destroy_process_group()
@@ -264,4 +303,16 @@ class TrainingStep(torch.nn.Module):
 
 def _to_device(targets: ClipTargets, device: torch.device) -> ClipTargets:
     return replace(targets, labels=targets.labels.to(device), masks=targets.masks.to(device),
-                   boxes=targets.boxes.to(device), box_valid=targets.box_valid.to(device))
+                   boxes=targets.boxes.to(device), box_valid=targets.box_valid.to(device),
+                   pixel_valid=None if targets.pixel_valid is None else targets.pixel_valid.to(device))
+
+
+class _Tokenize:
+    """Caption -> token ids without special tokens; a class, not a lambda, so that loader
+    worker processes can receive it."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]

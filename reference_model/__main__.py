@@ -1,8 +1,10 @@
-"""``python -m reference_model train|predict|convert-official|golden-check``: the
+"""``python -m reference_model train|recipe|predict|convert-official|golden-check``: the
 MaskCaptioner reference model's commands.
 
 Example:
     $ python -m reference_model train --config tiny --data synthetic:num_videos=64,seed=0 --out runs/tiny
+    $ python -m reference_model recipe --list
+    $ python -m reference_model recipe lvvis --data lvvis=data/lvvis_train --out runs/lvvis
     $ python -m reference_model predict --checkpoint runs/tiny/checkpoint.pt \\
           --data synthetic:num_videos=16,seed=1 --out preds.json
     $ benchmark score --gt val/gt.json --pred preds.json
@@ -40,6 +42,7 @@ def _train(args: argparse.Namespace) -> int:
         "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "stage": args.stage,
         "seed": args.seed, "checkpoint_every": args.checkpoint_every,
         "cpu_threads": args.threads, "workers": args.workers, "augment": args.augment or None,
+        "accumulate": args.accumulate, "log_every": args.log_every,
         "short_edges": tuple(args.short_edges) if args.short_edges else None,
         "max_size": args.max_size, "skip_broken": args.skip_broken_frames or None,
     }.items() if v is not None})
@@ -48,6 +51,33 @@ def _train(args: argparse.Namespace) -> int:
                  tokenizer_path=args.tokenizer, backbone_path=args.backbone, lm_path=args.language_model,
                  vision_path=args.caption_vision,
                  init_checkpoint=args.init)
+    print(f"checkpoint: {path}")
+    return 0
+
+
+def _recipe(args: argparse.Namespace) -> int:
+    from benchmark.errors import InputError
+    from reference_model.recipes import format_recipes, run_recipe
+
+    if args.list:
+        print(format_recipes())
+        return 0
+    if args.name is None or args.out is None:
+        raise InputError("give a recipe NAME and --out DIR (--list shows the recipes)")
+    data: dict[str, str] = {}
+    for item in args.data or []:
+        # The spec itself may hold "=" (synthetic:num_videos=2,...): split at the first one.
+        role, sep, spec = item.partition("=")
+        if not sep or not role or not spec:
+            raise InputError(f"--data takes ROLE=SPEC, not {item!r}", field="data")
+        if role in data:
+            raise InputError(f"--data gives the role {role!r} twice", field="data")
+        data[role] = spec
+    options = {k: v for k, v in (("workers", args.workers), ("cpu_threads", args.threads),
+                                 ("accumulate", args.accumulate)) if v is not None}
+    path = run_recipe(args.name, data=data, out=args.out, config_name=args.config, init=args.init,
+                      scale=args.scale, options=options, tokenizer_path=args.tokenizer,
+                      backbone_path=args.backbone, lm_path=args.language_model, vision_path=args.caption_vision)
     print(f"checkpoint: {path}")
     return 0
 
@@ -200,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "drawn with --ratios")
     tr.add_argument("--ratios", type=float, nargs="+", help="sampling ratio of each --data (default equal)")
     tr.add_argument("--workers", type=int, help="data-loader worker processes (default 0: in the main process)")
+    tr.add_argument("--accumulate", type=int,
+                    help="micro-batches of --batch-size per optimiser step (gradient accumulation)")
+    tr.add_argument("--log-every", type=int,
+                    help="steps between lines of OUT/train_log.jsonl and TensorBoard (default 20)")
     tr.add_argument("--augment", action="store_true",
                     help="official augmentations: clip-wide flip, short edge drawn from --short-edges")
     tr.add_argument("--short-edges", type=int, nargs="+", help="training short edges to draw from")
@@ -222,6 +256,26 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--language-model", help="local folder of a pretrained OPT")
     tr.add_argument("--caption-vision", help="local folder of a pretrained BLIP-2 vision model")
     tr.set_defaults(func=_train)
+    rc = sub.add_parser("recipe", help="run a training recipe of the paper's appendix by name",
+                        description="Run a named recipe's stages in order into OUT/<stage>/; re-running "
+                                    "the command continues where it stopped.")
+    rc.add_argument("name", nargs="?", help="recipe name (--list shows them)")
+    rc.add_argument("--list", action="store_true", help="print the recipes and exit")
+    rc.add_argument("--data", nargs="+", metavar="ROLE=SPEC",
+                    help="each data role of the recipe: a folder with gt.json, a gt.json, or synthetic:...")
+    rc.add_argument("--out", help="run folder (one sub-folder per stage)")
+    rc.add_argument("--config", choices=["paper", "paper-r50", "tiny"], default="paper")
+    rc.add_argument("--init", help="checkpoint.pt to start from (required by the fine-tuning recipes)")
+    rc.add_argument("--scale", type=float, default=1.0, help="multiply every stage's steps (smoke tests)")
+    rc.add_argument("--workers", type=int, help="data-loader worker processes (default 0)")
+    rc.add_argument("--threads", type=int, help="CPU threads (default 1)")
+    rc.add_argument("--accumulate", type=int,
+                    help="split each step's batch into this many micro-batches (the batch stays the recipe's)")
+    rc.add_argument("--tokenizer", help="local folder of a pretrained tokenizer")
+    rc.add_argument("--backbone", help="local folder of pretrained backbone weights")
+    rc.add_argument("--language-model", help="local folder of a pretrained OPT")
+    rc.add_argument("--caption-vision", help="local folder of a pretrained BLIP-2 vision model")
+    rc.set_defaults(func=_recipe)
     pr = sub.add_parser("predict", help="write per-frame predictions for `benchmark score`")
     pr.add_argument("--config", choices=OFFICIAL,
                     help="the official configuration a convert-official folder (--checkpoint) must hold")

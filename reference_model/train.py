@@ -10,9 +10,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import random
+import resource
 import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,12 @@ class TrainOptions:
     # ``short_edges``, long edge at most ``max_size``), and skipping clips whose frames
     # cannot be read (counted) instead of stopping with the file's name.
     workers: int = 0
+    # Micro-batches of ``batch_size`` clips per optimiser step (a step sees batch_size x
+    # accumulate clips: the paper's batch of 8 on GPUs that hold fewer clips at once).
+    accumulate: int = 1
+    # Every this many steps: losses, learning rate, clips/s and peak memory to
+    # ``out/train_log.jsonl`` and, when the tensorboard package is installed, TensorBoard.
+    log_every: int = 20
     augment: bool = False
     short_edges: tuple[int, ...] | None = None
     max_size: int | None = None
@@ -71,12 +81,14 @@ TRAIN_PRESETS: dict[str, TrainOptions] = {
 }
 
 
-def _distributed() -> tuple[int, int, int]:
-    """(rank, local rank, world size) under torchrun, else (0, 0, 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:
-        return int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]), world
-    return 0, 0, 1
+def _distributed() -> tuple[int, int, int, bool]:
+    """(rank, local rank, world size, launched by torchrun). Under torchrun the run is
+    distributed even with one process, so that ``--nproc_per_node=1`` exercises the
+    DistributedDataParallel path a multi-GPU run takes."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return (int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)),
+                int(os.environ["WORLD_SIZE"]), True)
+    return 0, 0, 1, False
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -145,8 +157,8 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
     """
     if opts.stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}")
-    rank, local_rank, world = _distributed()
-    if world > 1:
+    rank, local_rank, world, distributed = _distributed()
+    if distributed:
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
@@ -204,7 +216,7 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     net: torch.nn.Module = TrainingStep(model, stage=opts.stage)
-    if world > 1:
+    if distributed:
         net = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=True)
 
@@ -221,10 +233,11 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
 
     # The whole run's clip order is fixed by the seed; resuming continues it where it stopped
     # (without loading the batches already seen).
-    order = dataset.order(opts.steps * opts.batch_size, seed=opts.seed + rank)
+    per_step = opts.batch_size * opts.accumulate
+    order = dataset.order(opts.steps * per_step, seed=opts.seed + rank)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=opts.batch_size, collate_fn=collate,
-        sampler=order[step * opts.batch_size:], num_workers=opts.workers,
+        sampler=order[step * per_step:], num_workers=opts.workers,
         prefetch_factor=4 if opts.workers else None, persistent_workers=opts.workers > 0,
         pin_memory=device.type == "cuda")
     skipped = 0
@@ -243,21 +256,38 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
         if state["rng"].get("cuda") is not None and device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], device)
     bar = tqdm(total=opts.steps, initial=step, desc=f"train {opts.stage}", disable=not progress or rank != 0)
-    while step < opts.steps:
-        try:
-            clips, targets, unreadable = next(batches)
-        except StopIteration:  # every draw was spent and some clips were unreadable
-            break
-        skipped += unreadable
-        if not targets:
-            continue
-        clips = clips.to(device)
-        targets = [_to_device(t, device) for t in targets]
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            loss, logged = net(clips, targets)
+    log = TrainLog(out, enabled=rank == 0)
+    window_start, window_clips = time.perf_counter(), 0
+    exhausted = False
+    while step < opts.steps and not exhausted:
         optimizer.zero_grad(set_to_none=True)
-        if loss.requires_grad:
-            scaler.scale(loss).backward()
+        sums: dict[str, float] = {}
+        micro = 0
+        while micro < opts.accumulate:
+            try:
+                clips, targets, unreadable = next(batches)
+            except StopIteration:  # every draw was spent and some clips were unreadable
+                exhausted = True
+                break
+            skipped += unreadable
+            if not targets:
+                continue
+            micro += 1
+            clips = clips.to(device, non_blocking=True)
+            targets = [_to_device(t, device) for t in targets]
+            # Gradients are averaged over the processes once per step, not per micro-batch.
+            sync = micro == opts.accumulate or not distributed
+            with (contextlib.nullcontext() if sync else net.no_sync()):
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                    loss, logged = net(clips, targets)
+                if loss.requires_grad:
+                    scaler.scale(loss / opts.accumulate).backward()
+            window_clips += len(targets)
+            for key, value in logged.items():
+                sums[key] = sums.get(key, 0.0) + value / opts.accumulate
+        if micro == 0:
+            break
+        if any(p.grad is not None for g in optimizer.param_groups for p in g["params"]):
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], opts.grad_clip)
             scaler.step(optimizer)
@@ -265,17 +295,76 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
         scheduler.step()
         step += 1
         bar.update(1)
-        bar.set_postfix({**{k: f"{v:.3f}" for k, v in logged.items()},
+        bar.set_postfix({**{k: f"{v:.3f}" for k, v in sums.items()},
                          **({"skipped": skipped} if skipped else {})})
+        if step % opts.log_every == 0 or step == opts.steps:
+            elapsed = time.perf_counter() - window_start
+            log.write(step, {**sums, "lr": scheduler.get_last_lr()[-1],
+                             "clips_per_s": window_clips * world / max(elapsed, 1e-9),
+                             **memory_gib(device), "skipped": skipped})
+            window_start, window_clips = time.perf_counter(), 0
         if step % opts.checkpoint_every == 0:
             checkpoint()
     bar.close()
+    log.close()
     if skipped and rank == 0:
         print(f"skipped {skipped} clips with unreadable frames", file=sys.stderr)
     checkpoint()
-    if world > 1:
+    if distributed:
+        # Every process returns only once rank 0's final checkpoint is written: a next stage
+        # (a recipe's caption stage) reads it.
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return ckpt_path
+
+
+def memory_gib(device: torch.device) -> dict[str, float]:
+    """Memory now and at its peak, in GiB: the process's resident memory on CPU (from
+    /proc, so that a leak shows as growth), allocated tensors on CUDA.
+
+    Example:
+        >>> sorted(memory_gib(torch.device("cpu")))
+        ['memory_gib', 'peak_memory_gib']
+    """
+    if device.type == "cuda":
+        return {"memory_gib": torch.cuda.memory_allocated(device) / 2**30,
+                "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30}
+    with open("/proc/self/statm") as statm:
+        resident = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    # ru_maxrss (KiB on Linux) is updated lazily by the kernel: never below the present.
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, resident)
+    return {"memory_gib": resident / 2**30, "peak_memory_gib": peak / 2**30}
+
+
+class TrainLog:
+    """One JSON line per logged step in ``out/train_log.jsonl`` (appended: a resumed run
+    continues the file), and the same scalars as TensorBoard events in ``out/tensorboard``
+    when the tensorboard package is installed."""
+
+    def __init__(self, out: Path, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.path = out / "train_log.jsonl"
+        self.board = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # the JSON lines hold the same numbers
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self.board = SummaryWriter(log_dir=str(out / "tensorboard"))
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps({"step": step, **values}) + "\n")
+        if self.board is not None:
+            for key, value in values.items():
+                self.board.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
 
 
 class TrainingStep(torch.nn.Module):

@@ -4,7 +4,9 @@ augmentations, unreadable frames named or skipped, bounded frame memory, mixed d
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -193,3 +195,56 @@ def test_training_on_mixed_sizes_and_lengths_with_workers_resumes_exactly(tmp_pa
     b = torch.load(resumed / "checkpoint.pt", weights_only=False)
     assert a["step"] == b["step"] == 4
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_accumulation_logs_and_tensorboard(tmp_path):
+    from reference_model.config import get_config
+    from reference_model.train import TRAIN_PRESETS, train
+
+    opts = dataclasses.replace(TRAIN_PRESETS["tiny"], steps=3, batch_size=1, accumulate=2,
+                               log_every=2, checkpoint_every=10)
+    data = "synthetic:num_videos=2,num_frames=4,height=48,width=64,max_objects=2,seed=1"
+    train(config=get_config("tiny"), data=data, out=tmp_path, opts=opts, progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [2, 3]  # every 2 steps, and the last
+    for line in lines:
+        assert {"dice", "lr", "clips_per_s", "memory_gib", "peak_memory_gib"} <= set(line)
+        assert line["clips_per_s"] > 0 and 0 < line["memory_gib"] <= line["peak_memory_gib"]
+    # Decays at 0.9 and 0.95 of 3 steps both fall on step 2: 5e-4 / 100 from then on.
+    assert lines[0]["lr"] == pytest.approx(5e-6)
+    events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+
+
+def test_torchrun_with_one_process_takes_the_ddp_path_and_matches(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import dataclasses, sys\n"
+        "from reference_model.config import get_config\n"
+        "from reference_model.train import TRAIN_PRESETS, train\n"
+        "opts = dataclasses.replace(TRAIN_PRESETS['tiny'], steps=2, batch_size=1, accumulate=2,\n"
+        "                           checkpoint_every=10)\n"
+        "train(config=get_config('tiny'), out=sys.argv[1], opts=opts, progress=False,\n"
+        "      data='synthetic:num_videos=2,num_frames=4,height=48,width=64,max_objects=2,seed=1')\n"
+        "import torch.distributed as dist\n"
+        "print('distributed' if dist.is_available() and dist.is_torchelastic_launched() else 'plain')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    plain = subprocess.run([sys.executable, str(script), str(tmp_path / "plain")], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=1",
+                          f"--master_port={port}", str(script), str(tmp_path / "ddp")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    assert "distributed" in ddp.stdout and "plain" in plain.stdout
+    a = torch.load(tmp_path / "plain" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=False)["model"]
+    # One process: DistributedDataParallel averages each gradient over a world of one.
+    assert all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6) for k in a)

@@ -43,6 +43,7 @@ def _train(args: argparse.Namespace) -> int:
         "seed": args.seed, "checkpoint_every": args.checkpoint_every,
         "cpu_threads": args.threads, "workers": args.workers, "augment": args.augment or None,
         "accumulate": args.accumulate, "log_every": args.log_every,
+        "video_captions": args.video_captions or None,
         "short_edges": tuple(args.short_edges) if args.short_edges else None,
         "max_size": args.max_size, "skip_broken": args.skip_broken_frames or None,
     }.items() if v is not None})
@@ -230,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "drawn with --ratios")
     tr.add_argument("--ratios", type=float, nargs="+", help="sampling ratio of each --data (default equal)")
     tr.add_argument("--workers", type=int, help="data-loader worker processes (default 0: in the main process)")
+    tr.add_argument("--video-captions", action="store_true",
+                    help="caption stage: video-level tuning, one video (T_agg clips) per step, --batch-size 1")
     tr.add_argument("--accumulate", type=int,
                     help="micro-batches of --batch-size per optimiser step (gradient accumulation)")
     tr.add_argument("--log-every", type=int,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -342,6 +343,7 @@ class ClipDataset(torch.utils.data.Dataset):
             box_valid=torch.stack([tr["valid"] for tr in ordered]) if ordered else torch.zeros(0, t, dtype=torch.bool),
             caption_ids=[self.tokenize(tr["caption"]) if tr["caption"] else [] for tr in ordered],
             pixel_valid=pixel_valid,
+            track_ids=torch.tensor(sorted(tracks), dtype=torch.long),
         )
         return resize.images(np.ascontiguousarray(frames)), targets
 
@@ -394,6 +396,50 @@ def collate(batch: list[tuple[torch.Tensor, ClipTargets] | None]
     return torch.stack(clips), targets, skipped
 
 
+class VideoClips(torch.utils.data.Dataset):
+    """Whole videos for video-level caption tuning: an item is up to ``t_agg`` clips of one
+    video, spread uniformly over it (as inference aggregates a track's clips), all with the
+    same augmentation draw. Its length is the number of videos; items as ``ClipDataset``'s
+    (an index, or ``(index, draw)``), given as a list of ``ClipDataset`` items.
+
+    Example:
+        >>> src = load_source("synthetic:num_videos=2,num_frames=9,seed=0")
+        >>> ids = [c["id"] for c in src.gt["categories"]]
+        >>> clips = ClipDataset(source=src, clip_len=2, short_edge=32, category_ids=ids,
+        ...                     tokenize=lambda s: [1])
+        >>> videos = VideoClips(clips, t_agg=3)
+        >>> len(videos), [start for _, start in (clips.index[w] for w in videos.windows[0])]
+        (2, [0, 4, 7])
+    """
+
+    def __init__(self, clips: ClipDataset, *, t_agg: int) -> None:
+        self.clips = clips
+        by_video: dict[int, list[int]] = defaultdict(list)
+        for window, (video_id, _) in enumerate(clips.index):
+            by_video[video_id].append(window)
+        self.windows = []
+        for video_id in sorted(by_video):
+            windows = by_video[video_id]
+            chosen = torch.linspace(0, len(windows) - 1, min(t_agg, len(windows))).round().long()
+            self.windows.append([windows[i] for i in chosen.tolist()])
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> list | None:
+        i, draw = item if isinstance(item, tuple) else (item, None)
+        clips = [self.clips[(w, draw) if draw is not None else w] for w in self.windows[i]]
+        return None if any(c is None for c in clips) else clips
+
+
+def collate_videos(batch: list[list | None]) -> tuple[torch.Tensor, list[ClipTargets], int]:
+    """:func:`collate` for :class:`VideoClips` items: the clips of the batch's video become
+    the batch (a video-level caption step reads one video, as the paper's batch of 1)."""
+    clips = [clip for video in batch if video is not None for clip in video]
+    out, targets, skipped = collate(clips)
+    return out, targets, skipped + sum(video is None for video in batch)
+
+
 class MixedClips(torch.utils.data.Dataset):
     """Clips of several datasets (LVISCap images with LV-VISCap videos, say), drawn with
     sampling ratios. Items are ``(dataset, window, draw)`` triples from :meth:`order`.
@@ -408,7 +454,7 @@ class MixedClips(torch.utils.data.Dataset):
         758
     """
 
-    def __init__(self, datasets: list[ClipDataset], ratios: list[float]) -> None:
+    def __init__(self, datasets: list[ClipDataset] | list[VideoClips], ratios: list[float]) -> None:
         if len(datasets) != len(ratios) or not all(r > 0 for r in ratios):
             raise InputError(f"one positive sampling ratio per dataset is needed, got {ratios} "
                              f"for {len(datasets)} datasets", field="ratios")
@@ -417,7 +463,7 @@ class MixedClips(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return sum(len(d) for d in self.datasets)
 
-    def __getitem__(self, item: tuple[int, int, int]) -> tuple[torch.Tensor, ClipTargets] | None:
+    def __getitem__(self, item: tuple[int, int, int]) -> Any:
         which, window, draw = item
         return self.datasets[which][(window, draw)]
 

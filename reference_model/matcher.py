@@ -33,7 +33,8 @@ class ClipTargets:
     ``masks`` (K, T, H, W) float {0, 1} at input resolution; ``boxes`` (K, T, 4) normalised
     cxcywh; ``box_valid`` (K, T) where the object is present; ``labels`` (K,) class indices;
     ``caption_ids`` K token-id lists (empty = no caption); ``pixel_valid`` (H, W) where the
-    frame is image rather than batch padding (None: all of it).
+    frame is image rather than batch padding (None: all of it); ``track_ids`` (K,) the
+    objects' ground-truth track ids (video-level caption tuning follows a track across clips).
     """
 
     labels: torch.Tensor
@@ -42,6 +43,7 @@ class ClipTargets:
     box_valid: torch.Tensor
     caption_ids: list[list[int]]
     pixel_valid: torch.Tensor | None = None
+    track_ids: torch.Tensor | None = None
 
 
 @dataclass

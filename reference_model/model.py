@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from reference_model.caption_head import CaptionHead, OfficialCaptionHead
+from reference_model.caption_head import CaptionHead, OfficialCaptionHead, aggregation_plan
 from reference_model.config import ModelConfig
 from reference_model.generation import BeamSearch
 from reference_model.heads import BoxHead, ClassHead, ZeroShotClassHead, clip_score
@@ -249,6 +250,37 @@ class MaskCaptioner(nn.Module):
         used, position = torch.unique(batch_index, return_inverse=True)
         features = self.caption_head.image_features(out.clips[used])[position]
         return self.caption_head.encode(queries[batch_index, query_index], masks, features)
+
+    def video_caption_loss(self, out: ClipOutput, targets: list[ClipTargets],
+                           matches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor | None:
+        """Video-level language-modelling loss (paper section 3.3): the clips of ``out`` are
+        one video's; each captioned ground-truth track is read from the queries matched to
+        it in the clips where it is present, their Q-Former outputs averaged with the clip
+        scores as weights (``aggregation_plan``, as at inference), and captioned once."""
+        pairs: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        captions: dict[int, list[int]] = {}
+        for b, ((qi, ti), tgt) in enumerate(zip(matches, targets)):
+            for q, k in zip(qi.tolist(), ti.tolist()):
+                if tgt.caption_ids[k] and bool(tgt.box_valid[k].any()):
+                    track = int(tgt.track_ids[k])
+                    pairs[track].append((b, q))
+                    captions[track] = tgt.caption_ids[k]
+        if not pairs:
+            return None
+        device = out.queries.device
+        flat = [pair for track in pairs for pair in pairs[track]]
+        b_idx = torch.tensor([b for b, _ in flat], device=device)
+        q_idx = torch.tensor([q for _, q in flat], device=device)
+        encoded = self.caption_inputs(out, b_idx, q_idx)
+        scores = out.scores[b_idx, q_idx].detach().float().cpu()
+        prefixes, start = [], 0
+        for track in pairs:
+            n = len(pairs[track])
+            chosen, weights = aggregation_plan(scores[start:start + n], t_agg=self.cfg.t_agg)
+            picked = encoded[start:start + n][chosen.to(device)]
+            prefixes.append((weights.to(device, picked.dtype)[:, None, None] * picked).sum(0))
+            start += n
+        return self.caption_head.loss(torch.stack(prefixes), [captions[t] for t in pairs])
 
     def caption_loss(self, out: ClipOutput, targets: list[ClipTargets],
                      matches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor | None:

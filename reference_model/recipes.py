@@ -9,13 +9,14 @@ x0.1, lr / 10 at 0.9 and 0.95 of the stage's steps: the defaults of
 flip, short edge 800 for images and the configuration's own for videos, long edge at most
 1333).
 
-Not here yet, and said so in each recipe's ``missing``: the paper's video-level caption
-tuning (batch 1, captions read from T_agg aggregated clips) is replaced by clip-level
-caption tuning at the recipe's batch, and the zero-shot CLIP classifier is not trained.
+The VidSTG, VLN and BenSMOT caption stages tune captions at the video level (one video of
+T_agg clips per step, each track captioned once from its aggregated clips; batch 1). Not
+here yet, and said so in each recipe's ``missing``: the zero-shot CLIP classifier is not
+trained.
 
 Example:
     >>> [(stage.kind, stage.steps, stage.batch_size) for stage in RECIPES["vln-finetune"].stages]
-    [('detector', 15000, 8), ('caption', 500, 8)]
+    [('detector', 15000, 8), ('caption', 500, 1)]
     >>> RECIPES["vln-finetune"].needs_init
     True
 
@@ -61,8 +62,6 @@ DATA_ROLES: dict[str, str] = {
 # (tiny) use their own short edge for both.
 IMAGE_SHORT_EDGE: dict[str, int] = {"paper": 800, "paper-r50": 800}
 
-_VIDEO_LEVEL = ("video-level caption tuning (paper: batch 1, captions from T_agg aggregated clips); "
-                "here the caption stage tunes clip-level captions at the recipe's batch")
 _ZERO_SHOT = "the zero-shot CLIP classifier (here a linear classifier over the data's categories)"
 
 
@@ -75,6 +74,9 @@ class Stage:
     steps: int
     batch_size: int
     start: str
+    # Video-level caption tuning (caption stages): one video of T_agg clips per process and
+    # micro-batch, which is the paper's batch of 1.
+    video_captions: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("detector", "caption", "end2end") or self.start not in STARTS:
@@ -123,10 +125,10 @@ _RECIPES = (
         data=(("vidstg", 1.0),),
         media="videos",
         dataset="vidstg",
-        stages=(Stage("detector", 40_000, 8, "new"), Stage("caption", 2_000, 8, "previous")),
         # VidSTG, VLN and BenSMOT are the datasets the paper captions with T_agg > 1 clips,
         # hence the video-level caption tuning of their caption stages (our reading).
-        missing=(_VIDEO_LEVEL, _ZERO_SHOT),
+        stages=(Stage("detector", 40_000, 8, "new"), Stage("caption", 2_000, 1, "previous", True)),
+        missing=(_ZERO_SHOT,),
     ),
     Recipe(
         name="lvvis",
@@ -145,8 +147,8 @@ _RECIPES = (
         data=(("vidstg", 1.0),),
         media="videos",
         dataset="vidstg",
-        stages=(Stage("detector", 15_000, 8, "init"), Stage("caption", 2_000, 8, "previous")),
-        missing=(_VIDEO_LEVEL, _ZERO_SHOT),
+        stages=(Stage("detector", 15_000, 8, "init"), Stage("caption", 2_000, 1, "previous", True)),
+        missing=(_ZERO_SHOT,),
     ),
     Recipe(
         name="vln-finetune",
@@ -155,8 +157,7 @@ _RECIPES = (
         data=(("vln", 1.0),),
         media="videos",
         dataset="vln",
-        stages=(Stage("detector", 15_000, 8, "init"), Stage("caption", 500, 8, "previous")),
-        missing=(_VIDEO_LEVEL,),
+        stages=(Stage("detector", 15_000, 8, "init"), Stage("caption", 500, 1, "previous", True)),
     ),
     Recipe(
         name="bensmot-finetune",
@@ -165,8 +166,7 @@ _RECIPES = (
         data=(("bensmot", 1.0),),
         media="videos",
         dataset="bensmot",
-        stages=(Stage("detector", 15_000, 8, "init"), Stage("caption", 2_000, 8, "previous")),
-        missing=(_VIDEO_LEVEL,),
+        stages=(Stage("detector", 15_000, 8, "init"), Stage("caption", 2_000, 1, "previous", True)),
     ),
     Recipe(
         name="lvvis-end2end",
@@ -183,7 +183,7 @@ RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in _RECIPES}
 
 # Options the recipe fixes; everything else of TrainOptions (workers, cpu_threads,
 # checkpoint_every, seed, ...) may be changed with ``options``.
-_RECIPE_OPTIONS = ("steps", "batch_size", "stage")
+_RECIPE_OPTIONS = ("steps", "batch_size", "stage", "video_captions")
 
 
 def scaled_steps(steps: int, scale: float) -> int:
@@ -211,18 +211,18 @@ def training_short_edge(config: ModelConfig, media: str) -> int:
 
 
 def format_recipes() -> str:
-    """The recipes as a text table: name, stages (kind steps x batch), data roles with their
-    ratios, and the paper source.
+    """The recipes as a text table: name, stages (kind steps x batch, ``video`` for
+    video-level caption tuning), data roles with their ratios, and the paper source.
 
     Example:
         >>> row = next(line for line in format_recipes().splitlines() if line.startswith("vln-finetune"))
-        >>> " ".join(row.split()[:8])
-        'vln-finetune detector 15000x8 (--init) > caption 500x8 vln'
+        >>> " ".join(row.split()[:9])
+        'vln-finetune detector 15000x8 (--init) > caption 500x1 video vln'
     """
     rows = [("name", "stages (steps x batch)", "data", "source")]
     for recipe in sorted(RECIPES.values(), key=lambda r: r.name):
-        stages = " > ".join(f"{s.kind} {s.steps}x{s.batch_size}" + (" (--init)" if s.start == "init" else "")
-                            for s in recipe.stages)
+        stages = " > ".join(f"{s.kind} {s.steps}x{s.batch_size}" + (" video" if s.video_captions else "")
+                            + (" (--init)" if s.start == "init" else "") for s in recipe.stages)
         data = " ".join(role if len(recipe.data) == 1 else f"{role}:{ratio:g}" for role, ratio in recipe.data)
         rows.append((recipe.name, stages, data, recipe.source))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -289,7 +289,8 @@ def run_recipe(name: str, *, data: Mapping[str, str], out: str | Path, config_na
             previous = checkpoint
             continue
         opts = TrainOptions(steps=steps, batch_size=batch_size, stage=stage.kind, augment=True,
-                            short_edges=(edge,), max_size=config.max_size, **options)
+                            short_edges=(edge,), max_size=config.max_size,
+                            video_captions=stage.video_captions, **options)
         start = {"new": init_path, "previous": previous, "init": init_path}[stage.start]
         previous = train(config=config, data=specs, ratios=[ratio for _, ratio in recipe.data], out=folder,
                          opts=opts, resume=resume, init_checkpoint=None if start is None else str(start),
@@ -305,11 +306,13 @@ def _per_process_batches(recipe: Recipe, accumulate: int) -> list[int]:
     """Each stage's batch per process and micro-batch: the paper's batch is what one
     optimiser step sees, which torchrun's processes and gradient accumulation share."""
     shares = int(os.environ.get("WORLD_SIZE", "1")) * accumulate
-    uneven = [stage.batch_size for stage in recipe.stages if stage.batch_size % shares]
+    clip_stages = [stage for stage in recipe.stages if not stage.video_captions]
+    uneven = [stage.batch_size for stage in clip_stages if stage.batch_size % shares]
     if uneven:
         raise InputError(f"the batch of {uneven[0]} clips of recipe {recipe.name!r} cannot be split into "
                          f"{shares} equal parts (processes x accumulated micro-batches)", field="accumulate")
-    return [stage.batch_size // shares for stage in recipe.stages]
+    # A video-level stage reads one video per process and micro-batch.
+    return [1 if stage.video_captions else stage.batch_size // shares for stage in recipe.stages]
 
 
 def _recipe(name: str) -> Recipe:

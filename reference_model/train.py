@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from benchmark.errors import InputError
 from reference_model.config import ModelConfig
-from reference_model.data import ClipDataset, MixedClips, collate, load_source
+from reference_model.data import ClipDataset, MixedClips, VideoClips, collate, collate_videos, load_source
 from reference_model.matcher import ClipTargets, SetCriterion
 from reference_model.model import MaskCaptioner
 from reference_model.tokenizer import load_tokenizer, train_word_tokenizer
@@ -56,6 +56,10 @@ class TrainOptions:
     # ``short_edges``, long edge at most ``max_size``), and skipping clips whose frames
     # cannot be read (counted) instead of stopping with the file's name.
     workers: int = 0
+    # Caption stage only: video-level caption tuning (paper section 3.3), one video per
+    # step (batch_size 1): up to T_agg clips, each track captioned once from its aggregated
+    # clips. Otherwise captions are tuned clip by clip.
+    video_captions: bool = False
     # Micro-batches of ``batch_size`` clips per optimiser step (a step sees batch_size x
     # accumulate clips: the paper's batch of 8 on GPUs that hold fewer clips at once).
     accumulate: int = 1
@@ -157,6 +161,11 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
     """
     if opts.stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}")
+    if opts.video_captions and (opts.stage != "caption" or opts.batch_size != 1):
+        raise InputError("video-level caption tuning is the caption stage's, one video per step: "
+                         f"use stage 'caption' and batch size 1 (got {opts.stage!r}, "
+                         f"{opts.batch_size}); --accumulate gives more videos per step",
+                         field="video_captions")
     rank, local_rank, world, distributed = _distributed()
     if distributed:
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -198,12 +207,17 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
         for p in model.detector_parameters():
             p.requires_grad_(False)
 
-    dataset = MixedClips([
+    clip_sets = [
         ClipDataset(source=source, clip_len=config.clip_len_train, short_edge=config.short_edge,
                     category_ids=categories, tokenize=_Tokenize(tokenizer),
                     short_edges=opts.short_edges, max_size=opts.max_size, augment=opts.augment,
                     skip_broken=opts.skip_broken)
-        for source in sources], ratios or [1.0] * len(sources))
+        for source in sources]
+    if opts.video_captions:
+        dataset = MixedClips([VideoClips(c, t_agg=config.t_agg) for c in clip_sets],
+                             ratios or [1.0] * len(sources))
+    else:
+        dataset = MixedClips(clip_sets, ratios or [1.0] * len(sources))
     optimizer = torch.optim.AdamW(_param_groups(model, opts), lr=opts.lr, weight_decay=opts.weight_decay)
     milestones = [int(f * opts.steps) for f in opts.decay_at]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
@@ -215,7 +229,7 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
     use_amp = device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    net: torch.nn.Module = TrainingStep(model, stage=opts.stage)
+    net: torch.nn.Module = TrainingStep(model, stage=opts.stage, video_captions=opts.video_captions)
     if distributed:
         net = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=True)
@@ -236,7 +250,7 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
     per_step = opts.batch_size * opts.accumulate
     order = dataset.order(opts.steps * per_step, seed=opts.seed + rank)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=opts.batch_size, collate_fn=collate,
+        dataset, batch_size=opts.batch_size, collate_fn=collate_videos if opts.video_captions else collate,
         sampler=order[step * per_step:], num_workers=opts.workers,
         prefetch_factor=4 if opts.workers else None, persistent_workers=opts.workers > 0,
         pin_memory=device.type == "cuda")
@@ -371,10 +385,11 @@ class TrainingStep(torch.nn.Module):
     """The whole loss computation inside one ``forward``, so that DistributedDataParallel
     sees (and synchronises) every parameter that receives a gradient, caption head included."""
 
-    def __init__(self, model: MaskCaptioner, *, stage: str) -> None:
+    def __init__(self, model: MaskCaptioner, *, stage: str, video_captions: bool = False) -> None:
         super().__init__()
         self.model = model
         self.stage = stage
+        self.video_captions = video_captions
         self.criterion = SetCriterion(config=model.cfg)
 
     def forward(self, clips: torch.Tensor, targets: list[ClipTargets]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -383,7 +398,9 @@ class TrainingStep(torch.nn.Module):
         det_loss, logged, matches = self.criterion(output.layers, targets)
         loss = det_loss if self.stage != "caption" else det_loss.detach()
         if self.stage != "detector":
-            cap = self.model.caption_loss(output, targets, matches)
+            caption_loss = (self.model.video_caption_loss if self.video_captions
+                            else self.model.caption_loss)
+            cap = caption_loss(output, targets, matches)
             if cap is not None:
                 loss = loss + self.model.cfg.weight_lm * cap
                 logged["lm"] = float(cap.detach())

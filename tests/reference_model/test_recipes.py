@@ -4,6 +4,7 @@ clear errors, the CLI, and the ResNet-50 paper configuration."""
 from __future__ import annotations
 
 import doctest
+import json
 
 import pytest
 import torch
@@ -22,29 +23,34 @@ SPEC = "synthetic:num_videos=2,num_frames=4,height=48,width=64,max_objects=2,see
 SCALE = 1e-4
 FAST = dict(config_name="tiny", scale=SCALE, progress=False)
 
-# The appendix's schedules: (stage, steps, batch, start) per recipe, and its data roles.
+# The appendix's schedules: (stage, steps, batch, start, video-level captions) per recipe,
+# and its data roles. Video-level caption tuning reads one video per step (batch 1).
 EXPECTED = {
-    "lviscoco-pretrain": ([("detector", 440_000, 4, "new"), ("caption", 5_000, 4, "previous")], ["lvis", "coco"]),
-    "vidstg": ([("detector", 40_000, 8, "new"), ("caption", 2_000, 8, "previous")], ["vidstg"]),
-    "lvvis": ([("detector", 22_000, 4, "new"), ("caption", 2_000, 4, "previous")], ["lvvis"]),
-    "vidstg-finetune": ([("detector", 15_000, 8, "init"), ("caption", 2_000, 8, "previous")], ["vidstg"]),
-    "vln-finetune": ([("detector", 15_000, 8, "init"), ("caption", 500, 8, "previous")], ["vln"]),
-    "bensmot-finetune": ([("detector", 15_000, 8, "init"), ("caption", 2_000, 8, "previous")], ["bensmot"]),
-    "lvvis-end2end": ([("end2end", 2_000, 4, "init")], ["lvvis"]),
+    "lviscoco-pretrain": ([("detector", 440_000, 4, "new", False), ("caption", 5_000, 4, "previous", False)],
+                          ["lvis", "coco"]),
+    "vidstg": ([("detector", 40_000, 8, "new", False), ("caption", 2_000, 1, "previous", True)], ["vidstg"]),
+    "lvvis": ([("detector", 22_000, 4, "new", False), ("caption", 2_000, 4, "previous", False)], ["lvvis"]),
+    "vidstg-finetune": ([("detector", 15_000, 8, "init", False), ("caption", 2_000, 1, "previous", True)],
+                        ["vidstg"]),
+    "vln-finetune": ([("detector", 15_000, 8, "init", False), ("caption", 500, 1, "previous", True)], ["vln"]),
+    "bensmot-finetune": ([("detector", 15_000, 8, "init", False), ("caption", 2_000, 1, "previous", True)],
+                         ["bensmot"]),
+    "lvvis-end2end": ([("end2end", 2_000, 4, "init", False)], ["lvvis"]),
 }
 
 
 def test_registry_holds_the_appendix_numbers():
-    got = {name: ([(s.kind, s.steps, s.batch_size, s.start) for s in r.stages], [role for role, _ in r.data])
+    got = {name: ([(s.kind, s.steps, s.batch_size, s.start, s.video_captions) for s in r.stages],
+                  [role for role, _ in r.data])
            for name, r in RECIPES.items()}
     assert got == EXPECTED
     assert RECIPES["lviscoco-pretrain"].data == (("lvis", 1.0), ("coco", 1.0))
     assert RECIPES["lviscoco-pretrain"].media == "images"
     assert {name for name, r in RECIPES.items() if r.needs_init} == {
         "vidstg-finetune", "vln-finetune", "bensmot-finetune", "lvvis-end2end"}
-    # Video-level caption tuning is recorded as missing, not pretended.
-    for name in ("vidstg", "vidstg-finetune", "vln-finetune", "bensmot-finetune"):
-        assert any("video-level caption tuning" in item for item in RECIPES[name].missing)
+    # What is not implemented is recorded, not pretended.
+    for name in ("lviscoco-pretrain", "vidstg", "lvvis", "vidstg-finetune", "lvvis-end2end"):
+        assert any("zero-shot CLIP classifier" in item for item in RECIPES[name].missing)
 
 
 def test_short_edges_and_scaling():
@@ -156,6 +162,16 @@ def test_errors_name_what_is_missing(lvvis_run, tmp_path):
     with pytest.raises(InputError, match="unknown recipe"):
         run_recipe("lvis", data={}, out=tmp_path)
     assert not any(tmp_path.glob("*/checkpoint.pt")), "nothing trained"
+
+
+def test_video_level_caption_stage_of_a_recipe(tmp_path):
+    data = "synthetic:num_videos=2,num_frames=6,height=48,width=64,max_objects=2,seed=1"
+    last = run_recipe("vidstg", data={"vidstg": data}, out=tmp_path, **FAST)
+    done = json.loads((tmp_path / "caption" / "done.json").read_text())
+    assert done["options"]["video_captions"] is True and done["options"]["batch_size"] == 1
+    detector = torch.load(tmp_path / "detector" / "checkpoint.pt", weights_only=False)["model"]
+    caption = torch.load(last, weights_only=False)["model"]
+    assert {k.split(".")[0] for k in detector if not torch.equal(detector[k], caption[k])} == {"caption_head"}
 
 
 def test_batch_is_split_among_processes_and_micro_batches(tmp_path, monkeypatch):

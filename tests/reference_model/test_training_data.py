@@ -248,3 +248,81 @@ def test_torchrun_with_one_process_takes_the_ddp_path_and_matches(tmp_path):
     b = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=False)["model"]
     # One process: DistributedDataParallel averages each gradient over a world of one.
     assert all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6) for k in a)
+
+
+def _tiny_model_and_video(t_agg: int):
+    from reference_model.config import get_config
+    from reference_model.data import VideoClips
+    from reference_model.train import build_model
+    from reference_model.tokenizer import train_word_tokenizer
+
+    source = load_source("synthetic:num_videos=1,num_frames=6,height=48,width=64,max_objects=2,seed=4")
+    tokenizer = train_word_tokenizer(a["caption"] for a in source.gt["annotations"])
+    ids = sorted(c["id"] for c in source.gt["categories"])
+    config = get_config("tiny", num_classes=len(ids), t_agg=t_agg)
+    torch.manual_seed(0)
+    model = build_model(config, tokenizer).eval()
+    clips = ClipDataset(source=source, clip_len=2, short_edge=48, category_ids=ids,
+                        tokenize=lambda s: tokenizer(s, add_special_tokens=False)["input_ids"])
+    return model, VideoClips(clips, t_agg=t_agg)
+
+
+def test_video_level_caption_loss_aggregates_each_track_over_its_clips():
+    from reference_model.caption_head import aggregation_plan
+    from reference_model.data import collate_videos
+    from reference_model.matcher import SetCriterion
+
+    model, videos = _tiny_model_and_video(t_agg=3)
+    assert len(videos) == 1 and len(videos.windows[0]) == 3  # windows 0, 2 and 4 of 5
+    clips, targets, _ = collate_videos([videos[0]])
+    with torch.no_grad():
+        out = model(clips)
+        _, _, matches = SetCriterion(config=model.cfg)(out.layers, targets)
+        loss = model.video_caption_loss(out, targets, matches)
+        # By hand: each captioned track's matched (clip, query) pairs where it is present,
+        # Q-Former outputs weighted by the clip scores, one caption per track.
+        prefixes, captions = [], []
+        tracks = sorted({int(t) for tgt in targets for t in tgt.track_ids})
+        for track in tracks:
+            b_idx, q_idx = [], []
+            for b, ((qi, ti), tgt) in enumerate(zip(matches, targets)):
+                for q, k in zip(qi.tolist(), ti.tolist()):
+                    if int(tgt.track_ids[k]) == track and tgt.box_valid[k].any():
+                        b_idx.append(b)
+                        q_idx.append(q)
+                        caption = tgt.caption_ids[k]
+            if not b_idx:
+                continue
+            enc = model.caption_inputs(out, torch.tensor(b_idx), torch.tensor(q_idx))
+            weights = out.scores[b_idx, q_idx] / out.scores[b_idx, q_idx].sum()
+            prefixes.append((weights[:, None, None] * enc).sum(0))
+            captions.append(caption)
+        expected = model.caption_head.loss(torch.stack(prefixes), captions)
+    assert len(captions) >= 1 and torch.allclose(loss, expected, rtol=1e-5, atol=1e-6)
+    # With T_agg 1 a single clip is read: the clip-level loss of that clip.
+    model1, videos1 = _tiny_model_and_video(t_agg=1)
+    clips, targets, _ = collate_videos([videos1[0]])
+    with torch.no_grad():
+        out = model1(clips)
+        _, _, matches = SetCriterion(config=model1.cfg)(out.layers, targets)
+        assert torch.allclose(model1.video_caption_loss(out, targets, matches),
+                              model1.caption_loss(out, targets, matches), rtol=1e-5, atol=1e-6)
+
+
+def test_video_level_caption_stage_trains_the_head_only(tmp_path):
+    data = "synthetic:num_videos=3,num_frames=6,height=48,width=64,max_objects=2,seed=1"
+    det = tmp_path / "det"
+    assert main(["train", "--config", "tiny", "--data", data, "--out", str(det), "--steps", "2",
+                 "--batch-size", "2"]) == 0
+    cap = tmp_path / "cap"
+    assert main(["train", "--config", "tiny", "--data", data, "--out", str(cap), "--steps", "2",
+                 "--batch-size", "1", "--stage", "caption", "--video-captions",
+                 "--init", str(det / "checkpoint.pt"), "--log-every", "1"]) == 0
+    before = torch.load(det / "checkpoint.pt", weights_only=False)["model"]
+    after = torch.load(cap / "checkpoint.pt", weights_only=False)["model"]
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"caption_head"}
+    log = [json.loads(line) for line in (cap / "train_log.jsonl").read_text().splitlines()]
+    assert all("lm" in line for line in log)
+    assert main(["train", "--config", "tiny", "--data", data, "--out", str(tmp_path / "bad"),
+                 "--steps", "1", "--batch-size", "2", "--stage", "caption", "--video-captions"]) == 2

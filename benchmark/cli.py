@@ -14,7 +14,7 @@ import argparse
 import importlib
 import sys
 
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, InputError
 
 # Modules that register sub-commands, in the order they are listed in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -55,6 +55,25 @@ def missing_extra(exc: BaseException | None) -> tuple[str, str] | None:
 
 def _install_hint(extra: str) -> str:
     return f"pip install 'dvoc-benchmark[{extra}]'"
+
+
+def parse_pairs(items: list[str], *, form: str, field: str) -> dict[str, str]:
+    """``KEY=VALUE`` command-line items as a dict, split at the first ``=`` (a value such as
+    ``synthetic:num_videos=2`` holds more); a malformed or repeated key is an InputError.
+
+    Example:
+        >>> parse_pairs(["a=x.json", "b=synthetic:seed=1"], form="NAME=PATH", field="--pred")
+        {'a': 'x.json', 'b': 'synthetic:seed=1'}
+    """
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise InputError(f"expected {form}, got {item!r}", field=field)
+        if key in pairs:
+            raise InputError(f"{key!r} given twice", field=field)
+        pairs[key] = value
+    return pairs
 
 
 def build_parser() -> argparse.ArgumentParser:

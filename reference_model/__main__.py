@@ -24,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from benchmark.cli import run_command
+from benchmark.cli import parse_pairs, run_command
 
 from reference_model.config import CONFIGS
 
@@ -65,15 +65,7 @@ def _recipe(args: argparse.Namespace) -> int:
         return 0
     if args.name is None or args.out is None:
         raise InputError("give a recipe NAME and --out DIR (--list shows the recipes)")
-    data: dict[str, str] = {}
-    for item in args.data or []:
-        # The spec itself may hold "=" (synthetic:num_videos=2,...): split at the first one.
-        role, sep, spec = item.partition("=")
-        if not sep or not role or not spec:
-            raise InputError(f"--data takes ROLE=SPEC, not {item!r}", field="data")
-        if role in data:
-            raise InputError(f"--data gives the role {role!r} twice", field="data")
-        data[role] = spec
+    data = parse_pairs(args.data or [], form="ROLE=SPEC", field="data")
     options = {k: v for k, v in (("workers", args.workers), ("cpu_threads", args.threads),
                                  ("accumulate", args.accumulate)) if v is not None}
     path = run_recipe(args.name, data=data, out=args.out, config_name=args.config, init=args.init,

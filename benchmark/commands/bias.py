@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 
 from benchmark.bias import compare_ground_truths, write_report
+from benchmark.cli import parse_pairs
 from benchmark.commands.console import show_progress
 from benchmark.commands.score import add_scoring_options, scoring_options
-from benchmark.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,24 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_systems(items: list[str]) -> dict[str, str]:
-    """``["a=x.json", "b=y.json"]`` -> ``{"a": "x.json", "b": "y.json"}``."""
-    systems: dict[str, str] = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise InputError(f"expected NAME=PATH, got {item!r}", field="--pred")
-        if name in systems:
-            raise InputError(f"system {name!r} given twice", field="--pred")
-        systems[name] = path
-    return systems
-
-
 def run(args: argparse.Namespace) -> int:
     """Execute ``benchmark bias``."""
     options = scoring_options(args)
     result = compare_ground_truths(
-        args.automatic, args.manual, parse_systems(args.pred),
+        args.automatic, args.manual, parse_pairs(args.pred, form="NAME=PATH", field="--pred"),
         caption_metrics=options.pop("caption_metrics"), iou=options.pop("iou"),
         alphas=options.pop("alphas"), score_threshold=options.pop("score_threshold"),
         num_bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed,

@@ -1,8 +1,13 @@
-"""Training loop: AdamW with a step schedule, tqdm progress, atomic checkpoints, resume,
-CUDA mixed precision and torchrun multi-GPU (DistributedDataParallel).
+"""Training loop: AdamW with a step schedule, tqdm progress, atomic checkpoints with the RNG
+states (a resumed run continues bit-identically on CPU), CUDA mixed precision, gradient
+accumulation, torchrun multi-GPU (DistributedDataParallel), and a log of losses, clips/s and
+memory (``train_log.jsonl``, TensorBoard when installed).
 
 Stages (paper section 3.3): ``detector`` trains segmentation/detection/classification;
-``caption`` freezes the detector and tunes the caption head; ``end2end`` trains everything.
+``caption`` freezes the detector and tunes the caption head, clip by clip or, with
+``video_captions``, one video of T_agg clips at a time; ``end2end`` trains everything.
+Several data specs are drawn with sampling ratios (:class:`reference_model.data.MixedClips`);
+named schedules of the paper are in :mod:`reference_model.recipes`.
 
 Example:
     $ python -m reference_model train --config tiny --data synthetic:num_videos=64,seed=0 --out runs/tiny

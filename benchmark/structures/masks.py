@@ -154,13 +154,22 @@ def _check_chunk(counts: Sequence[str | bytes], areas: Sequence[int]) -> list[st
             if reasons[i] is None:
                 reasons[i] = why(i)
 
+    joined = "".join(counts) if all(type(c) is str for c in counts) else None
+    if joined is not None and joined.isascii():
+        text = joined.encode("ascii")  # as parsed from JSON: one join, one encode
+    else:
+        counts = list(counts)
+        for i, c in enumerate(counts):
+            if not c.isascii():  # named here, where positions are the caller's characters
+                k, char = next((k, ch) for k, ch in enumerate(c if isinstance(c, str) else
+                                                              c.decode("latin-1")) if ord(ch) > 127)
+                reasons[i] = (f"character {shown(char)} at position {k} is not in a compressed "
+                              "RLE ('0' to 'o')")
+                counts[i] = b""
+        text = b"".join(c if isinstance(c, bytes) else c.encode("ascii") for c in counts)
     lengths = np.fromiter(map(len, counts), dtype=np.int64, count=n)
     string_end = np.cumsum(lengths)
     string_start = string_end - lengths
-    if all(type(c) is str for c in counts):  # as parsed from JSON: one join, one encode
-        text = "".join(counts).encode("ascii", "replace")
-    else:
-        text = b"".join(c if isinstance(c, bytes) else c.encode("ascii", "replace") for c in counts)
     digits = np.frombuffer(text, dtype=np.uint8) - np.uint8(48)  # below '0' wraps past 63
     if (digits > 63).any():
         bad = np.flatnonzero(digits > 63)

@@ -169,6 +169,16 @@ def test_accepted_strings_are_safe_for_pycocotools():
     assert checked > 200
 
 
+def test_non_ascii_characters_are_named_at_their_position():
+    # Not decoded as a replacement character that happens to be a valid digit.
+    assert check_compressed_rles(["1\u00e91", b"1\xff", "121", "\ud800"], [4, 1, 4, 1]) == [
+        "character '\u00e9' at position 1 is not in a compressed RLE ('0' to 'o')",
+        "character '\u00ff' at position 1 is not in a compressed RLE ('0' to 'o')",
+        None,
+        "character '\\ud800' at position 0 is not in a compressed RLE ('0' to 'o')",
+    ]
+
+
 def test_reasons_name_what_is_wrong():
     assert check_compressed_rles(
         [b"121", "0TS<", "!!!!~~~~", b"12", b"1P", b"1N", b"1oooooo0", b"", b"1"],

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reference_model.config import CONFIGS, get_config  # noqa: E402
 from reference_model.model import MaskCaptioner  # noqa: E402
 from reference_model.official import clip_ranges, preprocess, run_video  # noqa: E402
+from reference_model.train import memory_gib  # noqa: E402
 
 
 def random_model(name: str, device: torch.device, *, seed: int = 0) -> MaskCaptioner:
@@ -73,12 +73,6 @@ def moving_rectangles(frames: int, height: int, width: int, *, seed: int = 0) ->
             y, x = int(np.clip(y0 + dy * t, 0, height - h)), int(np.clip(x0 + dx * t, 0, width - w))
             video[t, y:y + h, x:x + w] = color
     return video.astype(np.uint8)
-
-
-def peak_memory_gib(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
 
 
 def synchronise(device: torch.device) -> None:
@@ -127,7 +121,7 @@ def measure(args: argparse.Namespace) -> dict:
         "model_build_s": round(build_s, 1), "detect_track_s": round(detect_s, 2),
         "frames_per_s": round(args.frames / detect_s, 2), "tracks_out": len(result.scores),
         "seconds_per_caption": round(caption_s, 2), "caption_tokens": [len(i) for i in ids if i is not None],
-        "peak_memory_gib": round(peak_memory_gib(device), 2),
+        "peak_memory_gib": round(memory_gib(device)["peak_memory_gib"], 2),
     }
 
 

@@ -33,14 +33,11 @@ import torch
 MiB = 1024 * 1024
 
 
-def _rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def _tree_rss(pid: int) -> int:
     """Resident bytes of a process and its children (the loader's workers)."""
-    total = _rss_bytes(pid)
+    from reference_model.train import resident_bytes
+
+    total = resident_bytes(pid)
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:

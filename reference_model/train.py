@@ -337,6 +337,17 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
     return ckpt_path
 
 
+def resident_bytes(pid: int | str = "self") -> int:
+    """Resident memory of a process now (Linux /proc), which shows a leak as growth.
+
+    Example:
+        >>> resident_bytes() > 0
+        True
+    """
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def memory_gib(device: torch.device) -> dict[str, float]:
     """Memory now and at its peak, in GiB: the process's resident memory on CPU (from
     /proc, so that a leak shows as growth), allocated tensors on CUDA.
@@ -348,8 +359,7 @@ def memory_gib(device: torch.device) -> dict[str, float]:
     if device.type == "cuda":
         return {"memory_gib": torch.cuda.memory_allocated(device) / 2**30,
                 "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30}
-    with open("/proc/self/statm") as statm:
-        resident = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    resident = resident_bytes()
     # ru_maxrss (KiB on Linux) is updated lazily by the kernel: never below the present.
     peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, resident)
     return {"memory_gib": resident / 2**30, "peak_memory_gib": peak / 2**30}

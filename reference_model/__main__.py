@@ -35,7 +35,8 @@ def _train(args: argparse.Namespace) -> int:
     from reference_model.config import get_config
     from reference_model.train import TRAIN_PRESETS, train
 
-    overrides = {k: v for k, v in (("clip_len_infer", args.clip_len),) if v is not None}
+    overrides = {k: v for k, v in (("clip_len_infer", args.clip_len),
+                                   ("class_head", "zero_shot" if args.zero_shot else None)) if v is not None}
     config = get_config(args.config, dataset=args.dataset, **overrides)
     preset = TRAIN_PRESETS[args.config]
     opts = dataclasses.replace(preset, **{k: v for k, v in {
@@ -50,8 +51,9 @@ def _train(args: argparse.Namespace) -> int:
     path = train(config=config, data=args.data, ratios=args.ratios, out=args.out, opts=opts,
                  resume=args.resume,
                  tokenizer_path=args.tokenizer, backbone_path=args.backbone, lm_path=args.language_model,
-                 vision_path=args.caption_vision,
-                 init_checkpoint=args.init)
+                 vision_path=args.caption_vision, init_checkpoint=args.init,
+                 clip_features=args.clip_features, class_embeddings=args.class_embeddings,
+                 clip_model=args.clip_model)
     print(f"checkpoint: {path}")
     return 0
 
@@ -66,10 +68,13 @@ def _recipe(args: argparse.Namespace) -> int:
     if args.name is None or args.out is None:
         raise InputError("give a recipe NAME and --out DIR (--list shows the recipes)")
     data = parse_pairs(args.data or [], form="ROLE=SPEC", field="data")
+    features = parse_pairs(args.clip_features or [], form="ROLE=FILE", field="clip_features")
     options = {k: v for k, v in (("workers", args.workers), ("cpu_threads", args.threads),
                                  ("accumulate", args.accumulate)) if v is not None}
     path = run_recipe(args.name, data=data, out=args.out, config_name=args.config, init=args.init,
-                      scale=args.scale, options=options, tokenizer_path=args.tokenizer,
+                      scale=args.scale, options=options, class_head=args.class_head, clip_features=features,
+                      class_embeddings=args.class_embeddings, clip_model=args.clip_model,
+                      tokenizer_path=args.tokenizer,
                       backbone_path=args.backbone, lm_path=args.language_model, vision_path=args.caption_vision)
     print(f"checkpoint: {path}")
     return 0
@@ -92,7 +97,9 @@ def _predict_official(args: argparse.Namespace) -> int:
     from reference_model.official import predict_dataset
 
     ignored = [flag for flag, value in (("--score-threshold", args.score_threshold), ("--t-agg", args.t_agg),
-                                        ("--t-match", args.t_match), ("--k-match", args.k_match)) if value is not None]
+                                        ("--t-match", args.t_match), ("--k-match", args.k_match),
+                                        ("--class-embeddings", args.class_embeddings),
+                                        ("--clip-model", args.clip_model)) if value is not None]
     if ignored:
         raise InputError(f"{', '.join(ignored)} apply to tiny/paper runs; an official configuration keeps its "
                          "published settings (use --caption-mode for Table 8's variants)", source=args.checkpoint)
@@ -102,17 +109,7 @@ def _predict_official(args: argparse.Namespace) -> int:
         raise InputError(f"the checkpoint was converted for {model.cfg.name!r}, not {args.config!r}",
                          source=args.checkpoint)
     source = load_source(args.data)
-    clip_features = None
-    if model.cfg.class_head == "zero_shot":
-        if args.clip_features is None:
-            raise InputError(f"config {args.config!r} classifies with per-frame CLIP image features: "
-                             "give --clip-features FILE (the official *_clip_feature.pkl)", source=args.data)
-        from reference_model.clip_features import load_feature_file, vidstg_frame_key
-
-        features = load_feature_file(args.clip_features)
-        rename = vidstg_frame_key if args.clip_feature_names == "vidstg" else (lambda name: name)
-        clip_features = lambda video_id: features.for_frames(  # noqa: E731
-            [rename(im["file_name"]) for im in source.frame_images[video_id]])
+    clip_features = _video_clip_features(args, model.cfg, source)
     decode = _caption_decoder(args.tokenizer or str(Path(args.checkpoint) / "tokenizer"))
     records, results = predict_dataset(model, source, decode=decode, clip_features=clip_features, seed=args.seed)
     write_json_atomic(records, args.out)
@@ -123,6 +120,24 @@ def _predict_official(args: argparse.Namespace) -> int:
     if not records:
         print("warning: no track passed the thresholds: the predictions are empty", file=sys.stderr)
     return 0
+
+
+def _video_clip_features(args: argparse.Namespace, config, source):
+    """For a zero-shot class head: video id -> the video's (T, 512) CLIP image features."""
+    if config.class_head != "zero_shot":
+        return None
+    from benchmark.errors import InputError
+    from reference_model.clip_features import load_feature_file, vidstg_frame_key
+
+    if args.clip_features is None:
+        raise InputError(f"config {config.name!r} classifies with per-frame CLIP image features: "
+                         "give --clip-features FILE (extract-clip-features, or the official *_clip_feature.pkl)",
+                         source=args.data)
+    features = load_feature_file(args.clip_features)
+    if args.clip_feature_names == "vidstg" and not features.keyed_by_image_id:
+        return lambda video_id: features.for_frames(
+            [vidstg_frame_key(im["file_name"]) for im in source.frame_images[video_id]])
+    return lambda video_id: features.for_images(source.frame_images[video_id], source=source.name)
 
 
 def _caption_decoder(folder: str):
@@ -183,8 +198,7 @@ def _golden_check(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import torch
-
+    from benchmark.errors import InputError
     from reference_model.data import load_source
     from reference_model.inference import predict
     from reference_model.train import load_checkpoint
@@ -198,8 +212,23 @@ def _predict(args: argparse.Namespace) -> int:
     if changes:
         model.cfg = dataclasses.replace(model.cfg, **changes)
         model.caption_head.cfg = model.cfg
+    source = load_source(args.data)
+    category_ids = ckpt["category_ids"]
+    if args.class_embeddings or args.clip_model:
+        # Zero-shot on the data's own vocabulary.
+        from reference_model.clip_features import class_embeddings_for
+
+        if model.cfg.class_head != "zero_shot":
+            raise InputError("--class-embeddings / --clip-model: this checkpoint's class head is "
+                             f"{model.cfg.class_head}, not zero-shot", source=args.checkpoint)
+        categories = sorted(source.gt["categories"], key=lambda c: c["id"])
+        model.set_class_embeddings(class_embeddings_for(categories, embeddings=args.class_embeddings,
+                                                        clip_model=args.clip_model))
+        model.caption_head.cfg = model.cfg
+        category_ids = [c["id"] for c in categories]
     model.to(device)
-    records = predict(model, load_source(args.data), tokenizer=tokenizer, category_ids=ckpt["category_ids"])
+    records = predict(model, source, tokenizer=tokenizer, category_ids=category_ids,
+                      clip_features=_video_clip_features(args, model.cfg, source))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
@@ -235,6 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-size", type=int, help="longest edge after resizing (official: 1333)")
     tr.add_argument("--skip-broken-frames", action="store_true",
                     help="skip (and count) clips with an unreadable frame instead of stopping")
+    tr.add_argument("--zero-shot", action="store_true",
+                    help="the official zero-shot CLIP class head (cosine to class-name embeddings after a "
+                         "cross-attention to the clip's CLIP image features) instead of the linear one")
+    tr.add_argument("--clip-features", nargs="+", metavar="FILE",
+                    help="zero-shot head: one CLIP image-feature file per --data (extract-clip-features, or the "
+                         "official *_clip_feature.pkl)")
+    tr.add_argument("--class-embeddings", metavar="NPY",
+                    help="zero-shot head: (C, 512) class-name embeddings, one row per category in id order "
+                         "(the official datasets/metadata/*.npy); with --init they replace the checkpoint's")
+    tr.add_argument("--clip-model", metavar="DIR",
+                    help="zero-shot head: local CLIP folder to embed the category names ('A photo of {name}') "
+                         "instead of --class-embeddings")
     tr.add_argument("--out", required=True, help="run folder (checkpoint.pt, tokenizer/)")
     tr.add_argument("--stage", choices=["detector", "caption", "end2end"])
     tr.add_argument("--init", help="start from this checkpoint's weights (e.g. the detector stage)")
@@ -266,6 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--threads", type=int, help="CPU threads (default 1)")
     rc.add_argument("--accumulate", type=int,
                     help="split each step's batch into this many micro-batches (the batch stays the recipe's)")
+    rc.add_argument("--class-head", choices=["zero_shot", "linear"],
+                    help="the class head to train (default the recipe's: zero_shot as the official LVIS, "
+                         "VidSTG and LV-VIS checkpoints, linear as the VLN and BenSMOT ones)")
+    rc.add_argument("--clip-features", nargs="+", metavar="ROLE=FILE",
+                    help="zero-shot head: the CLIP image-feature file of each data role")
+    rc.add_argument("--class-embeddings", metavar="NPY", help="zero-shot head: (C, 512) class-name embeddings")
+    rc.add_argument("--clip-model", metavar="DIR", help="zero-shot head: local CLIP folder to embed the class names")
     rc.add_argument("--tokenizer", help="local folder of a pretrained tokenizer")
     rc.add_argument("--backbone", help="local folder of pretrained backbone weights")
     rc.add_argument("--language-model", help="local folder of a pretrained OPT")
@@ -278,7 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--data", required=True, help="folder with gt.json + frames, or a gt.json")
     pr.add_argument("--out", required=True, help="per-frame predictions (the benchmark's format)")
     pr.add_argument("--results-json", help="official configs: also write the official per-track results")
-    pr.add_argument("--clip-features", help="official zero-shot configs: per-frame CLIP features (.pkl / .pt)")
+    pr.add_argument("--clip-features", help="zero-shot class heads: per-frame CLIP features (.pkl / .pt)")
+    pr.add_argument("--class-embeddings", metavar="NPY",
+                    help="trained zero-shot head: classify the --data categories with these (C, 512) embeddings")
+    pr.add_argument("--clip-model", metavar="DIR",
+                    help="trained zero-shot head: embed the --data category names with this local CLIP")
     pr.add_argument("--clip-feature-names", choices=["as-is", "vidstg"], default="as-is",
                     help="vidstg: our VidSTG frame names <vid>/<f:05d>.jpg -> the official <vid>/<f+1:04d>.jpg keys")
     pr.add_argument("--tokenizer", help="official configs: OPT tokenizer folder (default CHECKPOINT/tokenizer)")

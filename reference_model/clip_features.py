@@ -199,6 +199,8 @@ class FrameFeatures:
     names: tuple[str, ...]
     matrix: torch.Tensor  # (N, 512) float32
     source: str = "<memory>"
+    # Official LVIS / COCO files key images by their integer id (names are then str(id)).
+    keyed_by_image_id: bool = False
     # Lookup indices, built on first use: a training split holds millions of frames and most
     # lookups hit the exact name.
     _exact: dict[str, int] = field(init=False, repr=False)
@@ -215,19 +217,53 @@ class FrameFeatures:
     @classmethod
     def from_mapping(cls, data: Any, *, source: str = "<memory>", dim: int = FEATURE_DIM) -> FrameFeatures:
         """Check an official-layout dict ({frame path: (1, dim) or (dim,) float tensor or
-        array}) and stack it; every problem is an error that names ``source`` and the key."""
+        array}, or {image id: ...} as the official LVIS files) and stack it; every problem is
+        an error that names ``source`` and the key."""
         if not isinstance(data, Mapping):
             raise InputError(f"expected a dict {{frame path: feature}}, found a {type(data).__name__}", source=source)
         if not data:
             raise InputError("the file holds no features", source=source)
+        by_id = all(isinstance(key, int) and not isinstance(key, bool) for key in data)
         names, rows = [], []
         for key, value in data.items():
-            if not isinstance(key, str) or not key:
-                hint = " (LVIS image-id files are for image training, not videos)" if isinstance(key, int) else ""
-                raise InputError(f"keys must be frame paths, found {key!r}{hint}", source=source)
-            names.append(key)
-            rows.append(_feature_row(value, key=key, source=source, dim=dim))
-        return cls(names=tuple(names), matrix=torch.stack(rows), source=source)
+            if by_id:
+                name = str(key)
+            elif not isinstance(key, str) or not key:
+                mixed = " (the file mixes image ids and frame paths)" if isinstance(key, int) else ""
+                raise InputError(f"keys must be frame paths or image ids, found {key!r}{mixed}", source=source)
+            else:
+                name = key
+            names.append(name)
+            rows.append(_feature_row(value, key=name, source=source, dim=dim))
+        return cls(names=tuple(names), matrix=torch.stack(rows), source=source, keyed_by_image_id=by_id)
+
+    def for_images(self, images: Sequence[Mapping[str, Any]], *, source: str = "<memory>") -> torch.Tensor:
+        """(T, 512) float32 features of image records (ground-truth ``images`` entries): by
+        ``id`` in a file keyed by image id, else by ``file_name`` (see :meth:`for_frames`).
+
+        Example:
+            >>> features = FrameFeatures.from_mapping({7: torch.ones(512)})
+            >>> features.for_images([{"id": 7, "file_name": "a/b.jpg"}]).shape
+            torch.Size([1, 512])
+        """
+        return self.matrix[self.image_rows(images, source=source)]
+
+    def image_rows(self, images: Sequence[Mapping[str, Any]], *, source: str = "<memory>") -> torch.Tensor:
+        """Rows of ``matrix`` holding the features of ``images`` (see :meth:`for_images`)."""
+        if self.keyed_by_image_id:
+            missing = [im.get("id") for im in images if str(im.get("id")) not in self._exact]
+            if missing:
+                raise InputError(f"no CLIP feature for image id {missing[0]!r} among {len(self)} images keyed by "
+                                 f"id such as {self.names[0]}", source=self.source)
+            return torch.tensor([self._exact[str(im["id"])] for im in images], dtype=torch.long)
+        names = []
+        for im in images:
+            name = im.get("file_name")
+            if not isinstance(name, str) or not name:
+                raise InputError("image record has no file_name to find its CLIP feature by", source=source,
+                                 record=im.get("id"), field="file_name")
+            names.append(name)
+        return torch.tensor([self._position(name) for name in names], dtype=torch.long)
 
     def for_frames(self, file_names: Sequence[str]) -> torch.Tensor:
         """(T, 512) float32 features of a video's frames, in the order given.
@@ -375,18 +411,7 @@ class ClipImageEncoder:
     def load(cls, model_dir: str | Path, *, device: str | torch.device = "cpu") -> ClipImageEncoder:
         """Load ``CLIPModel`` from ``model_dir`` (local files only, nothing downloads); the text
         tower is dropped."""
-        from transformers import CLIPModel
-
-        model_dir = Path(model_dir)
-        if not (model_dir / "config.json").is_file():
-            raise InputError("not a transformers CLIP folder (no config.json)", source=str(model_dir))
-        try:
-            model = CLIPModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32)
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"cannot load a CLIPModel: {exc}", source=str(model_dir)) from None
-        if model.config.projection_dim != FEATURE_DIM:
-            raise InputError(f"this CLIP gives {model.config.projection_dim}-d features; the official class "
-                             f"head reads {FEATURE_DIM}-d ones (CLIP ViT-B/32)", source=str(model_dir))
+        model, _ = load_clip(model_dir)
         device = torch.device(device)
         return cls(vision=model.vision_model.to(device).eval(), projection=model.visual_projection.to(device).eval(),
                    image_size=model.config.vision_config.image_size, device=device)
@@ -436,3 +461,101 @@ def extract_source_features(source: VideoSource, encoder: ClipImageEncoder, *, k
             rows = encoder.encode(source.frame_slice(video_id, positions), batch_size=batch_size)
             features.update((keys[i], row[None].clone()) for i, row in zip(positions, rows))
     return features
+
+
+def load_clip(model_dir: str | Path, *, tokenizer: bool = False) -> tuple[Any, Any]:
+    """(``CLIPModel``, its tokenizer or None) from a local transformers folder (nothing
+    downloads), checked to give the 512-d vectors the zero-shot class head reads."""
+    from transformers import AutoTokenizer, CLIPModel
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise InputError("not a transformers CLIP folder (no config.json)", source=str(model_dir))
+    try:
+        model = CLIPModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32)
+        text_tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True) if tokenizer else None
+    except (OSError, ValueError, KeyError) as exc:
+        what = "a CLIPModel and its tokenizer" if tokenizer else "a CLIPModel"
+        raise InputError(f"cannot load {what}: {exc}", source=str(model_dir)) from None
+    if model.config.projection_dim != FEATURE_DIM:
+        raise InputError(f"this CLIP gives {model.config.projection_dim}-d features; the zero-shot class "
+                         f"head reads {FEATURE_DIM}-d ones (CLIP ViT-B/32)", source=str(model_dir))
+    return model, text_tokenizer
+
+
+# The official prompt (tools/data_prep/vidstg/save_vidstg_clip_text_embeddings.py).
+CLASS_PROMPT = "A photo of {}"
+
+
+@torch.no_grad()
+def class_text_embeddings(names: Sequence[str], model_dir: str | Path, *, template: str = CLASS_PROMPT,
+                          device: str | torch.device = "cpu", batch_size: int = 256) -> torch.Tensor:
+    """(C, 512) float32 class-name embeddings for the zero-shot class head, made as the
+    official ``save_vidstg_clip_text_embeddings.py`` makes them: the prompt
+    ``"A photo of {name}"`` (underscores read as spaces) through CLIP ViT-B/32's text tower
+    and projection (openai ``encode_text``: the end-of-text token's output, projected),
+    L2-normalised. ``model_dir`` is a local
+    transformers CLIP folder with its tokenizer (openai/clip-vit-base-patch32).
+    """
+    if not names:
+        raise InputError("no category names to embed", source=str(model_dir))
+    model, tokenizer = load_clip(model_dir, tokenizer=True)
+    model = model.to(device).eval()
+    prompts = [template.format(name.replace("_", " ")) for name in names]
+    rows = []
+    for start in range(0, len(prompts), batch_size):
+        tokens = tokenizer(prompts[start:start + batch_size], padding=True, truncation=True,
+                           max_length=model.config.text_config.max_position_embeddings, return_tensors="pt")
+        pooled = model.text_model(input_ids=tokens["input_ids"].to(device),
+                                  attention_mask=tokens["attention_mask"].to(device)).pooler_output
+        rows.append(model.text_projection(pooled).float().cpu())
+    embeddings = torch.cat(rows)
+    return embeddings / embeddings.norm(dim=-1, keepdim=True)
+
+
+def load_class_embeddings(path: str | Path, *, num_classes: int) -> torch.Tensor:
+    """(C, 512) class-name embeddings from a ``.npy`` file such as the official
+    ``datasets/metadata/*_clip_text.npy`` / ``fg_bg_5_10_*_ens.npy`` (one row per category, in
+    category-id order), checked for shape and finite values.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     np.save(f"{folder}/e.npy", np.ones((3, 512), np.float32))
+        ...     load_class_embeddings(f"{folder}/e.npy", num_classes=3).shape
+        torch.Size([3, 512])
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such class-embedding file", source=str(path))
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"not a numpy .npy array: {exc}", source=str(path)) from None
+    if array.ndim != 2 or array.shape[1] != FEATURE_DIM or not np.issubdtype(array.dtype, np.floating):
+        raise InputError(f"expected a (C, {FEATURE_DIM}) float array, found {array.dtype} {array.shape}",
+                         source=str(path))
+    if len(array) != num_classes:
+        raise InputError(f"{len(array)} rows for {num_classes} categories: one row per category, in "
+                         "category-id order", source=str(path))
+    bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
+    if len(bad):
+        raise InputError(f"row {int(bad[0])} holds NaN or infinite values", source=str(path), record=int(bad[0]))
+    return torch.from_numpy(array.astype(np.float32))
+
+
+def class_embeddings_for(categories: Sequence[Mapping[str, Any]], *, embeddings: str | Path | None = None,
+                         clip_model: str | Path | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Embeddings of ``categories`` (ground-truth category records, in the order the model
+    numbers them) from a ``.npy`` file or, with ``clip_model``, computed from their names."""
+    if (embeddings is None) == (clip_model is None):
+        raise InputError("the zero-shot class head needs the class-name embeddings: give either a .npy file "
+                         "(--class-embeddings) or a local CLIP folder to compute them (--clip-model)")
+    if embeddings is not None:
+        return load_class_embeddings(embeddings, num_classes=len(categories))
+    names = []
+    for c in categories:
+        if not isinstance(c.get("name"), str) or not c["name"].strip():
+            raise InputError("category has no name to embed", record=c.get("id"), field="name")
+        names.append(c["name"])
+    return class_text_embeddings(names, clip_model, device=device)

@@ -98,7 +98,8 @@ class ModelConfig:
     # "normalised" (ours) or "sine3d" (the official 3D sine encoding).
     decoder_position_encoding: str = "normalised"
     # "linear" or "zero_shot" (official LV-VIS / VidSTG: cosine to CLIP text embeddings after
-    # a cross-attention to per-frame CLIP image features). Official heads have C + 1 columns.
+    # a cross-attention to per-frame CLIP image features; trainable in tiny/paper too, with
+    # the official classification loss). Official and zero-shot heads have C + 1 columns.
     class_head: str = "linear"
     clip_feature_dim: int = 512
     # Inference (official): short-edge resize capped at max_size on the long edge, PIL bilinear.
@@ -116,6 +117,12 @@ class ModelConfig:
     hysteresis: tuple[float, float, int] | None = None
     top_k_tracks: int = 50
     per_frame_score_threshold: float = 0.0
+
+    @property
+    def no_class_column(self) -> bool:
+        """Whether the class logits end with a "no class" column that scores ignore: the
+        official heads and the zero-shot head have one."""
+        return self.official or self.class_head == "zero_shot"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form stored in checkpoints."""

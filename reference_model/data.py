@@ -31,6 +31,7 @@ from torch.nn import functional as F
 
 from benchmark.errors import InputError, ToolMissingError
 from benchmark.structures.masks import to_rle
+from reference_model.clip_features import FrameFeatures
 from reference_model.losses import box_xyxy_to_cxcywh
 from reference_model.matcher import ClipTargets
 
@@ -262,12 +263,19 @@ class ClipDataset(torch.utils.data.Dataset):
     depend on its order alone, not on which worker loads a clip. With ``skip_broken`` a clip
     with an unreadable frame gives ``None`` (``collate`` drops and counts it) instead of an
     error naming the file.
+
+    ``clip_features`` (a zero-shot class head's CLIP image features, e.g. the official
+    ``*_clip_feature.pkl``): each clip carries the feature of its first frame, found by the
+    frame's ``file_name`` or, in a file keyed by image id (LVIS), by its image id, as the
+    official training looks it up. Every frame a clip can start on is checked here, so a
+    missing feature stops the run before training starts.
     """
 
     def __init__(self, *, source: VideoSource, clip_len: int, short_edge: int,
                  category_ids: list[int], tokenize: Callable[[str], list[int]],
                  short_edges: tuple[int, ...] | None = None, max_size: int | None = None,
-                 augment: bool = False, skip_broken: bool = False) -> None:
+                 augment: bool = False, skip_broken: bool = False,
+                 clip_features: FrameFeatures | None = None) -> None:
         self.source = source
         self.clip_len = clip_len
         self.short_edge = short_edge
@@ -294,6 +302,12 @@ class ClipDataset(torch.utils.data.Dataset):
             self.annotations[video_id][frame].append((i, ann))
         self.index = [(v, s) for v, images in sorted(source.frame_images.items())
                       for s in range(max(len(images) - clip_len, 0) + 1)]
+        # Each window's first-frame feature row, looked up once, up front.
+        self.clip_features, self.feature_rows = None, None
+        if clip_features is not None:
+            self.clip_features = clip_features.matrix
+            self.feature_rows = clip_features.image_rows([source.frame_images[v][s] for v, s in self.index],
+                                                         source=source.name)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -344,6 +358,8 @@ class ClipDataset(torch.utils.data.Dataset):
             caption_ids=[self.tokenize(tr["caption"]) if tr["caption"] else [] for tr in ordered],
             pixel_valid=pixel_valid,
             track_ids=torch.tensor(sorted(tracks), dtype=torch.long),
+            clip_features=(None if self.clip_features is None
+                           else self.clip_features[self.feature_rows[i]][None].clone().float()),
         )
         return resize.images(np.ascontiguousarray(frames)), targets
 
@@ -360,6 +376,43 @@ class ClipDataset(torch.utils.data.Dataset):
         except ValueError as exc:
             raise InputError(str(exc), source=self.source.name, record=record, field="segmentation") from None
         return torch.from_numpy(mask_utils.decode(rle).astype(np.float32))
+
+
+def category_frequencies(sources: list[VideoSource], category_ids: list[int]) -> torch.Tensor:
+    """Federated-loss sampling weights of the zero-shot class head, one per category:
+    sqrt(image count), as the official training weighs them. A category's image count is its
+    ``image_count`` field where the categories carry one (LVIS), else the frames of the
+    videos that contain it (the official ``get_lvvis_cat_info``); rare LVIS categories
+    (``frequency`` "r") and novel ones ("n") weigh 0, so they are never drawn as negatives.
+    Counts add up over the sources.
+
+    Example:
+        >>> src = load_source("synthetic:num_videos=3,num_frames=4,seed=0")
+        >>> weights = category_frequencies([src], [c["id"] for c in src.gt["categories"]])
+        >>> [round(w * w) for w in weights.tolist()]  # frames of the videos showing each shape
+        [4, 8, 0, 0, 4, 8]
+    """
+    position = {c: i for i, c in enumerate(category_ids)}
+    counts = torch.zeros(len(category_ids), dtype=torch.float64)
+    held_out = torch.zeros(len(category_ids), dtype=torch.bool)
+    for source in sources:
+        declared = {}
+        for c in source.gt["categories"]:
+            if c.get("id") in position:
+                if c.get("frequency") in ("r", "n"):
+                    held_out[position[c["id"]]] = True
+                if isinstance(c.get("image_count"), (int, float)):
+                    declared[c["id"]] = float(c["image_count"])
+        video_of = {int(im["id"]): int(im["video_id"]) for im in source.gt["images"]}
+        videos: dict[int, set[int]] = defaultdict(set)
+        for ann in source.gt["annotations"]:
+            videos[ann["category_id"]].add(video_of.get(int(ann["image_id"]), -1))
+        for category, i in position.items():
+            if category in declared:
+                counts[i] += declared[category]
+            else:
+                counts[i] += sum(len(source.frame_images.get(v, ())) for v in videos.get(category, ()))
+    return torch.where(held_out, 0.0, counts.sqrt()).float()
 
 
 def collate(batch: list[tuple[torch.Tensor, ClipTargets] | None]

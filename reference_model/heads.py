@@ -68,9 +68,13 @@ class ZeroShotClassHead(nn.Module):
         self.register_buffer("weight", nn.functional.normalize(weight, dim=0))
 
     def forward(self, queries: torch.Tensor, image_features: torch.Tensor) -> torch.Tensor:
-        """(B, N, D) queries and the clip's (T, E) CLIP image features -> (B, N, C + 1) logits."""
+        """(B, N, D) queries and CLIP image features -> (B, N, C + 1) logits. The features
+        are the clip's (T, E), shared by the batch (inference), or (B, F, E), each clip's own
+        (training reads one frame per clip, as the official training does)."""
         x = self.proj(queries)
-        memory = image_features.to(x.dtype)[None].expand(x.shape[0], -1, -1)
+        memory = image_features.to(x.dtype)
+        if memory.dim() == 2:
+            memory = memory[None].expand(x.shape[0], -1, -1)
         x = self.norm(x + self.cross_attn(x, memory, memory)[0])
         x = self.temperature * nn.functional.normalize(x, dim=-1)
         return x @ self.weight

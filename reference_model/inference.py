@@ -15,12 +15,14 @@ Example:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from benchmark.errors import InputError
 from reference_model.caption_head import aggregation_plan
 from reference_model.data import Resize, VideoSource
 from reference_model.losses import box_cxcywh_to_xyxy
@@ -31,8 +33,10 @@ from reference_model.tracker import TopKTracker
 
 @torch.no_grad()
 def predict_video(model: MaskCaptioner, frames: np.ndarray, *, image_ids: list[int], video_id: int,
-                  category_ids: list[int], tokenizer) -> list[dict]:
-    """Prediction records for one video; ``frames`` (L, H, W, 3) uint8, one image id per frame."""
+                  category_ids: list[int], tokenizer, clip_features: torch.Tensor | None = None) -> list[dict]:
+    """Prediction records for one video; ``frames`` (L, H, W, 3) uint8, one image id per frame;
+    ``clip_features`` (L, 512) its CLIP image features, for a zero-shot class head (each clip
+    reads its frames', as the official inference does)."""
     cfg = model.cfg
     device = next(model.parameters()).device
     length, height, width = frames.shape[:3]
@@ -48,7 +52,7 @@ def predict_video(model: MaskCaptioner, frames: np.ndarray, *, image_ids: list[i
         idx = [min(start + k, length - 1) for k in range(t)]
         real = min(t, length - start)
         clip = resize.images(frames[idx]).to(device)[None]
-        out = model(clip)
+        out = model(clip, None if clip_features is None else clip_features[idx].to(device))
         perm = tracker.step(out.queries[0]).to(device)
         scores = out.scores[0, perm]
         keep = (scores > cfg.score_threshold).nonzero().flatten()
@@ -61,7 +65,7 @@ def predict_video(model: MaskCaptioner, frames: np.ndarray, *, image_ids: list[i
         masks = F.interpolate(masks, size=(height, width), mode="bilinear", align_corners=False)
         masks = (masks[:, 0] > 0).view(len(queries), t, height, width).cpu().numpy()
         boxes = (box_cxcywh_to_xyxy(out.layers[-1].boxes[0, queries].float()).cpu() * box_scale)
-        labels = out.layers[-1].class_logits[0, queries].argmax(-1).tolist()
+        labels = out.layers[-1].class_logits[0, queries, :cfg.num_classes].argmax(-1).tolist()
         for j, slot in enumerate(keep.tolist()):
             score = float(scores[slot])
             clip_encodings[slot].append((score, encoded[j]))
@@ -97,12 +101,17 @@ def predict_video(model: MaskCaptioner, frames: np.ndarray, *, image_ids: list[i
 
 
 def predict(model: MaskCaptioner, source: VideoSource, *, tokenizer, category_ids: list[int],
-            progress: bool = True) -> list[dict]:
-    """Prediction records for every video of ``source``, in video order."""
+            clip_features: Callable[[int], torch.Tensor] | None = None, progress: bool = True) -> list[dict]:
+    """Prediction records for every video of ``source``, in video order; ``clip_features``
+    (video id -> (L, 512)) for a zero-shot class head."""
+    if model.cfg.class_head == "zero_shot" and clip_features is None:
+        raise InputError("the zero-shot class head needs each video's CLIP image features", source=source.name,
+                         field="clip_features")
     model.eval()
     result = []
     for video_id in tqdm(sorted(source.frame_images), desc="predict", disable=not progress):
         images = source.frame_images[video_id]
         result.extend(predict_video(model, source.frames(video_id), image_ids=[im["id"] for im in images],
-                                    video_id=video_id, category_ids=category_ids, tokenizer=tokenizer))
+                                    video_id=video_id, category_ids=category_ids, tokenizer=tokenizer,
+                                    clip_features=None if clip_features is None else clip_features(video_id)))
     return result

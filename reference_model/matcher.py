@@ -5,6 +5,13 @@ Costs and losses use the paper's weights (section 3.3): dice 5, mask BCE 5, L1 5
 classification 2, objectness 2. Every decoder layer is supervised (deep supervision) with its
 own matching.
 
+The zero-shot class head is trained as the official code trains it (OVFormer's criterion):
+its matching cost is -sqrt(sigmoid(class) x p_object) at the target class, and its class loss
+is a sigmoid BCE on the matched queries only, over a federated subset of the categories (the
+targets' own plus random others, drawn with probability proportional to sqrt(frequency), 50
+in all counting "no object"), scaled by 1.7 / (B x Q), B x Q the batch's queries; its
+objectness cross-entropy weighs "no object" 0.4. See :func:`federated_classes`.
+
 Example:
     >>> import torch
     >>> hungarian_match(torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]]))
@@ -34,7 +41,9 @@ class ClipTargets:
     cxcywh; ``box_valid`` (K, T) where the object is present; ``labels`` (K,) class indices;
     ``caption_ids`` K token-id lists (empty = no caption); ``pixel_valid`` (H, W) where the
     frame is image rather than batch padding (None: all of it); ``track_ids`` (K,) the
-    objects' ground-truth track ids (video-level caption tuning follows a track across clips).
+    objects' ground-truth track ids (video-level caption tuning follows a track across clips);
+    ``clip_features`` (F, E) the clip's CLIP image features, which a zero-shot class head
+    reads (the official training reads the clip's first frame: F = 1).
     """
 
     labels: torch.Tensor
@@ -44,6 +53,7 @@ class ClipTargets:
     caption_ids: list[list[int]]
     pixel_valid: torch.Tensor | None = None
     track_ids: torch.Tensor | None = None
+    clip_features: torch.Tensor | None = None
 
 
 @dataclass
@@ -65,29 +75,93 @@ def hungarian_match(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(rows[order], dtype=torch.long), torch.as_tensor(cols[order], dtype=torch.long)
 
 
+# The official zero-shot classification loss: categories per federated draw (the "no object"
+# index counts as one when present) and the loss scale (OVFormer's criterion).
+FEDERATED_CLASSES = 50
+ZERO_SHOT_CLASS_SCALE = 1.7
+# The official criterion's objectness weight of "no object" (the configured
+# ``no_object_weight`` applies to the linear head).
+ZERO_SHOT_NO_OBJECT_WEIGHT = 0.4
+
+
+def federated_classes(target_classes: torch.Tensor, num_classes: int, weights: torch.Tensor, *,
+                      count: int = FEDERATED_CLASSES, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The categories a zero-shot class loss reads, as a (C,) 0/1 mask: every class among
+    ``target_classes`` (the per-query target class, ``num_classes`` = no object) plus random
+    others drawn without replacement with probability proportional to ``weights`` (C,),
+    until ``count`` indices are chosen (the no-object index, when present, takes one of them,
+    as in the official code). Classes of zero weight (rare / novel categories) are drawn only
+    when they are targets.
+
+    Example:
+        >>> mask = federated_classes(torch.tensor([2, 5, 5]), 5, torch.tensor([0., 1, 1, 1, 0]), count=3,
+        ...                          generator=torch.Generator().manual_seed(0))
+        >>> int(mask[2]), int(mask.sum()), int(mask[0] + mask[4])
+        (1, 2, 0)
+    """
+    appeared = torch.unique(target_classes.flatten().cpu())
+    mask = torch.zeros(num_classes + 1)
+    mask[appeared] = 1
+    prob = torch.zeros(num_classes + 1)
+    prob[:num_classes] = weights.float().cpu()
+    prob[appeared] = 0
+    more = min(count - len(appeared), int((prob > 0).sum()))
+    if more > 0:
+        mask[torch.multinomial(prob, more, replacement=False, generator=generator)] = 1
+    return mask[:num_classes]
+
+
 def sample_points(num_frames: int, num_points: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """Uniform random (x, y) points in [0, 1], (T, P, 2), shared by all masks of a clip."""
     return torch.rand(num_frames, num_points, 2, generator=generator)
 
 
 class SetCriterion:
-    """Matching plus weighted detector losses for every decoder layer."""
+    """Matching plus weighted detector losses for every decoder layer.
 
-    def __init__(self, *, config: ModelConfig) -> None:
+    ``class_weights`` (C,): the zero-shot head's federated sampling weights, sqrt of each
+    category's frequency, 0 for rare / novel ones (see
+    :func:`reference_model.data.category_frequencies`); None draws every category evenly.
+    """
+
+    def __init__(self, *, config: ModelConfig, class_weights: torch.Tensor | None = None) -> None:
         self.cfg = config
+        self.zero_shot = config.class_head == "zero_shot"
+        self.class_weights = class_weights
 
     def match_cost(self, pred: LayerPrediction, b: int, target: ClipTargets,
                    points: torch.Tensor) -> torch.Tensor:
         """(N, K) matching cost of batch element ``b`` against its targets."""
         cfg = self.cfg
-        cost_cls = -pred.class_logits[b].sigmoid()[:, target.labels]
-        cost_obj = -pred.objectness[b].softmax(-1)[:, :1]
+        if self.zero_shot:
+            # Official: one class term, the clip score's own form, and no objectness term.
+            p_obj = pred.objectness[b].float().softmax(-1)[:, :1]
+            class_cost = -(pred.class_logits[b, :, target.labels].float().sigmoid() * p_obj).sqrt() * cfg.weight_cls
+        else:
+            class_cost = (-cfg.weight_cls * pred.class_logits[b].sigmoid()[:, target.labels]
+                          - cfg.weight_obj * pred.objectness[b].softmax(-1)[:, :1])
         p = point_sample(pred.masks[b], points)
         t = point_sample(target.masks, points)
         l1, giou = pairwise_box_costs(pred.boxes[b], target.boxes, target.box_valid)
-        return (cfg.weight_cls * cost_cls + cfg.weight_obj * cost_obj
-                + cfg.weight_mask_bce * pairwise_bce(p, t) + cfg.weight_dice * pairwise_dice(p, t)
+        return (class_cost + cfg.weight_mask_bce * pairwise_bce(p, t) + cfg.weight_dice * pairwise_dice(p, t)
                 + cfg.weight_l1 * l1 + cfg.weight_giou * giou)
+
+    def class_loss(self, logits: torch.Tensor, matched_classes: torch.Tensor, num_objects: int, *,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        """Unweighted classification loss of one layer. ``matched_classes`` (B, N): each
+        query's target class, ``num_classes`` where it matched nothing."""
+        c = self.cfg.num_classes
+        if not self.zero_shot:
+            target = F.one_hot(matched_classes, c + 1)[..., :c].to(logits.dtype)
+            # Sigmoid BCE (S uses sigmoid class scores), normalised by the objects as DETR.
+            return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / num_objects
+        logits = logits[..., :c].float()
+        target = F.one_hot(matched_classes, c + 1)[..., :c].float()
+        weights = self.class_weights if self.class_weights is not None else torch.ones(c)
+        classes = federated_classes(matched_classes, c, weights, generator=generator).to(logits.device)
+        matched = (matched_classes != c).float()[..., None]
+        loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none") * classes * matched
+        return ZERO_SHOT_CLASS_SCALE * loss.sum() / matched_classes.numel()
 
     def match(self, pred: LayerPrediction, targets: list[ClipTargets],
               points: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -97,19 +171,20 @@ class SetCriterion:
                     for b, (tgt, pts) in enumerate(zip(targets, points))]
 
     def layer_losses(self, pred: LayerPrediction, targets: list[ClipTargets],
-                     points: list[torch.Tensor],
-                     matches: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+                     points: list[torch.Tensor], matches: list[tuple[torch.Tensor, torch.Tensor]], *,
+                     generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Unweighted losses of one layer, each normalised by the number of objects."""
         cfg = self.cfg
         num_objects = max(sum(len(t.labels) for t in targets), 1)
-        cls_target = torch.zeros_like(pred.class_logits)
+        matched_classes = torch.full(pred.class_logits.shape[:2], cfg.num_classes, dtype=torch.long,
+                                     device=pred.class_logits.device)
         obj_target = torch.ones(pred.objectness.shape[:2], dtype=torch.long, device=pred.objectness.device)
         mask_bce, dice, l1, giou = [], [], [], []
         num_boxes = 0
         for b, ((qi, ti), tgt, pts) in enumerate(zip(matches, targets, points)):
             if len(qi) == 0:
                 continue
-            cls_target[b, qi, tgt.labels[ti]] = 1.0
+            matched_classes[b, qi] = tgt.labels[ti]
             obj_target[b, qi] = 0
             p = point_sample(pred.masks[b, qi], pts)
             t = point_sample(tgt.masks[ti], pts)
@@ -121,10 +196,10 @@ class SetCriterion:
             l1.append((pb - gb).abs().sum(-1))
             giou.append(1 - generalized_box_iou(box_cxcywh_to_xyxy(pb), box_cxcywh_to_xyxy(gb)))
         zero = pred.masks.sum() * 0.0
-        obj_weight = torch.tensor([1.0, cfg.no_object_weight], device=pred.objectness.device)
+        no_object = ZERO_SHOT_NO_OBJECT_WEIGHT if self.zero_shot else cfg.no_object_weight
+        obj_weight = torch.tensor([1.0, no_object], device=pred.objectness.device)
         return {
-            # Sigmoid BCE (S uses sigmoid class scores), normalised by the objects as DETR.
-            "cls": F.binary_cross_entropy_with_logits(pred.class_logits, cls_target, reduction="sum") / num_objects,
+            "cls": self.class_loss(pred.class_logits, matched_classes, num_objects, generator=generator),
             "obj": F.cross_entropy(pred.objectness.flatten(0, 1), obj_target.flatten(), weight=obj_weight),
             "mask_bce": torch.cat(mask_bce).sum() / num_objects if mask_bce else zero,
             "dice": torch.cat(dice).sum() / num_objects if dice else zero,
@@ -149,6 +224,6 @@ class SetCriterion:
         total = layers[-1].masks.sum() * 0.0
         for layer in layers:
             matches = self.match(layer, targets, points)
-            losses = self.layer_losses(layer, targets, points, matches)
+            losses = self.layer_losses(layer, targets, points, matches, generator=generator)
             total = total + self.weighted_total(losses)
         return total, {k: float(v.detach()) for k, v in losses.items()}, matches

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -142,8 +142,8 @@ class MaskCaptioner(nn.Module):
         if config.class_head == "zero_shot":
             if class_embeddings is None:  # replaced by the checkpoint's buffer
                 class_embeddings = torch.zeros(config.num_classes, config.clip_feature_dim)
-            self.class_head = ZeroShotClassHead(hidden_dim=d, class_embeddings=class_embeddings,
-                                                num_heads=config.num_heads)
+            # Eight heads over CLIP's 512 dimensions whatever the decoder's, as the official head.
+            self.class_head = ZeroShotClassHead(hidden_dim=d, class_embeddings=class_embeddings)
         else:
             # The official linear head has a "no class" column, which scores ignore.
             self.class_head = ClassHead(hidden_dim=d, num_classes=config.num_classes + int(config.official),
@@ -198,6 +198,30 @@ class MaskCaptioner(nn.Module):
             raise ValueError(f"official predictor keys not used ({len(unowned)}): {unowned}")
         return result
 
+    def set_class_embeddings(self, class_embeddings: torch.Tensor) -> None:
+        """Give the zero-shot class head new class-name embeddings (C', E): the same trained
+        model then classifies C' other categories (fine-tuning or predicting on another
+        vocabulary). ``cfg.num_classes`` follows.
+
+        Example:
+            >>> from reference_model.config import get_config
+            >>> model = MaskCaptioner(config=get_config("tiny", class_head="zero_shot", num_classes=3),
+            ...                       vocab_size=16, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+            >>> model.set_class_embeddings(torch.randn(5, 512))
+            >>> model.cfg.num_classes, tuple(model.class_head.weight.shape)
+            (5, (512, 6))
+        """
+        if self.cfg.class_head != "zero_shot":
+            raise ValueError(f"config {self.cfg.name!r} has a {self.cfg.class_head} class head; only the "
+                             "zero-shot head reads class-name embeddings")
+        head = self.class_head
+        dim = head.weight.shape[0]
+        if class_embeddings.dim() != 2 or class_embeddings.shape[1] != dim or len(class_embeddings) == 0:
+            raise ValueError(f"class embeddings must be (C, {dim}), got {tuple(class_embeddings.shape)}")
+        weight = torch.cat([class_embeddings.float().T, torch.zeros(dim, 1)], dim=1)
+        head.weight = nn.functional.normalize(weight, dim=0).to(head.weight.device)
+        self.cfg = replace(self.cfg, num_classes=len(class_embeddings))
+
     def detector_parameters(self) -> list[nn.Parameter]:
         """Everything but the caption head (frozen in the second training stage)."""
         head = {id(p) for p in self.caption_head.parameters()}
@@ -206,8 +230,8 @@ class MaskCaptioner(nn.Module):
     def forward(self, clips: torch.Tensor, clip_features: torch.Tensor | None = None) -> ClipOutput:
         """``clips``: (B, T, 3, H, W), H and W multiples of 32: floats in [0, 1], or for
         official configurations frames already normalised and zero-padded (see
-        ``official.preprocess``). ``clip_features`` (T, E): the clip's per-frame CLIP image
-        features, which the zero-shot class head reads."""
+        ``official.preprocess``). ``clip_features``: CLIP image features, which the
+        zero-shot class head reads: the clip's per-frame (T, E), or (B, F, E) per clip."""
         b, t = clips.shape[:2]
         features = None
         if self.cfg.official:
@@ -237,7 +261,7 @@ class MaskCaptioner(nn.Module):
             for o in outs
         ]
         last = layers[-1]
-        class_logits = last.class_logits[..., :-1] if self.cfg.official else last.class_logits
+        class_logits = last.class_logits[..., :-1] if self.cfg.no_class_column else last.class_logits
         return ClipOutput(layers=layers, queries=outs[-1].queries, raw_queries=outs[-1].raw_queries,
                           scores=clip_score(class_logits, last.objectness), clips=clips,
                           features=features, levels=levels, mask_features=mask_features)

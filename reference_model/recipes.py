@@ -10,9 +10,11 @@ flip, short edge 800 for images and the configuration's own for videos, long edg
 1333).
 
 The VidSTG, VLN and BenSMOT caption stages tune captions at the video level (one video of
-T_agg clips per step, each track captioned once from its aggregated clips; batch 1). Not
-here yet, and said so in each recipe's ``missing``: the zero-shot CLIP classifier is not
-trained.
+T_agg clips per step, each track captioned once from its aggregated clips; batch 1). The
+LVIS/COCO, VidSTG and LV-VIS recipes train the zero-shot CLIP class head, as the official
+code trained the released LV-VIS and VidSTG checkpoints (they read CLIP image features and
+class-name embeddings); the VLN and BenSMOT recipes the linear one of their released
+checkpoints. ``class_head`` chooses the other.
 
 Example:
     >>> [(stage.kind, stage.steps, stage.batch_size) for stage in RECIPES["vln-finetune"].stages]
@@ -62,9 +64,6 @@ DATA_ROLES: dict[str, str] = {
 # (tiny) use their own short edge for both.
 IMAGE_SHORT_EDGE: dict[str, int] = {"paper": 800, "paper-r50": 800}
 
-_ZERO_SHOT = "the zero-shot CLIP classifier (here a linear classifier over the data's categories)"
-
-
 @dataclass(frozen=True)
 class Stage:
     """One training run of a recipe: ``kind`` is the training stage (``detector``,
@@ -88,7 +87,8 @@ class Recipe:
     """A named schedule: data roles with sampling ratios, the kind of media they hold
     (``images`` or ``videos``, which sets the short edge), the paper's per-dataset
     inference settings to store (``dataset``, see ``PAPER_INFERENCE``), the stages in order,
-    where the numbers come from, and what of the paper's schedule is not implemented."""
+    where the numbers come from, and the class head of the official checkpoints of that
+    data (``zero_shot`` or ``linear``)."""
 
     name: str
     description: str
@@ -97,7 +97,7 @@ class Recipe:
     media: str
     dataset: str | None
     stages: tuple[Stage, ...]
-    missing: tuple[str, ...] = ()
+    class_head: str = "zero_shot"
 
     @property
     def needs_init(self) -> bool:
@@ -116,7 +116,6 @@ _RECIPES = (
         media="images",
         dataset=None,
         stages=(Stage("detector", 440_000, 4, "new"), Stage("caption", 5_000, 4, "previous")),
-        missing=(_ZERO_SHOT,),
     ),
     Recipe(
         name="vidstg",
@@ -128,7 +127,6 @@ _RECIPES = (
         # VidSTG, VLN and BenSMOT are the datasets the paper captions with T_agg > 1 clips,
         # hence the video-level caption tuning of their caption stages (our reading).
         stages=(Stage("detector", 40_000, 8, "new"), Stage("caption", 2_000, 1, "previous", True)),
-        missing=(_ZERO_SHOT,),
     ),
     Recipe(
         name="lvvis",
@@ -138,7 +136,6 @@ _RECIPES = (
         media="videos",
         dataset="lvvis",
         stages=(Stage("detector", 22_000, 4, "new"), Stage("caption", 2_000, 4, "previous")),
-        missing=(_ZERO_SHOT,),
     ),
     Recipe(
         name="vidstg-finetune",
@@ -148,7 +145,6 @@ _RECIPES = (
         media="videos",
         dataset="vidstg",
         stages=(Stage("detector", 15_000, 8, "init"), Stage("caption", 2_000, 1, "previous", True)),
-        missing=(_ZERO_SHOT,),
     ),
     Recipe(
         name="vln-finetune",
@@ -158,6 +154,7 @@ _RECIPES = (
         media="videos",
         dataset="vln",
         stages=(Stage("detector", 15_000, 8, "init"), Stage("caption", 500, 1, "previous", True)),
+        class_head="linear",
     ),
     Recipe(
         name="bensmot-finetune",
@@ -167,6 +164,7 @@ _RECIPES = (
         media="videos",
         dataset="bensmot",
         stages=(Stage("detector", 15_000, 8, "init"), Stage("caption", 2_000, 1, "previous", True)),
+        class_head="linear",
     ),
     Recipe(
         name="lvvis-end2end",
@@ -176,7 +174,6 @@ _RECIPES = (
         media="videos",
         dataset="lvvis",
         stages=(Stage("end2end", 2_000, 4, "init"),),
-        missing=(_ZERO_SHOT,),
     ),
 )
 RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in _RECIPES}
@@ -212,27 +209,28 @@ def training_short_edge(config: ModelConfig, media: str) -> int:
 
 def format_recipes() -> str:
     """The recipes as a text table: name, stages (kind steps x batch, ``video`` for
-    video-level caption tuning), data roles with their ratios, and the paper source.
+    video-level caption tuning), data roles with their ratios, class head and the paper source.
 
     Example:
         >>> row = next(line for line in format_recipes().splitlines() if line.startswith("vln-finetune"))
         >>> " ".join(row.split()[:9])
         'vln-finetune detector 15000x8 (--init) > caption 500x1 video vln'
     """
-    rows = [("name", "stages (steps x batch)", "data", "source")]
+    rows = [("name", "stages (steps x batch)", "data", "class head", "source")]
     for recipe in sorted(RECIPES.values(), key=lambda r: r.name):
         stages = " > ".join(f"{s.kind} {s.steps}x{s.batch_size}" + (" video" if s.video_captions else "")
                             + (" (--init)" if s.start == "init" else "") for s in recipe.stages)
         data = " ".join(role if len(recipe.data) == 1 else f"{role}:{ratio:g}" for role, ratio in recipe.data)
-        rows.append((recipe.name, stages, data, recipe.source))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[3]])
+        rows.append((recipe.name, stages, data, recipe.class_head, recipe.source))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[4]])
                      for row in rows)
 
 
 def run_recipe(name: str, *, data: Mapping[str, str], out: str | Path, config_name: str = "paper",
                init: str | Path | None = None, scale: float = 1.0, resume: bool = True,
-               options: Mapping[str, Any] | None = None, **train_kwargs: Any) -> Path:
+               options: Mapping[str, Any] | None = None, class_head: str | None = None,
+               clip_features: Mapping[str, str] | None = None, **train_kwargs: Any) -> Path:
     """Run the recipe's stages in order into ``out/<stage>/`` and return the last stage's
     checkpoint.
 
@@ -246,7 +244,9 @@ def run_recipe(name: str, *, data: Mapping[str, str], out: str | Path, config_na
     TrainOptions fields other than steps, batch size and stage (``workers``, ``cpu_threads``,
     ``accumulate``, ``checkpoint_every``, ...); ``train_kwargs`` go to
     :func:`reference_model.train.train` (``tokenizer_path``, ``backbone_path``, ``lm_path``,
-    ``vision_path``, ``progress``).
+    ``vision_path``, ``progress``, and the zero-shot head's ``class_embeddings`` or
+    ``clip_model``). ``class_head`` (``zero_shot`` or ``linear``; default the recipe's):
+    the zero-shot CLIP class head reads ``clip_features``, a CLIP feature file per data role.
 
     Example:
         >>> run_recipe("vidstg", data={"vidstg": "data/vidstg_train"}, out="runs/vidstg",
@@ -267,14 +267,23 @@ def run_recipe(name: str, *, data: Mapping[str, str], out: str | Path, config_na
     if fixed:
         raise ValueError(f"the recipe sets {fixed}; options may change the other TrainOptions fields")
     batches = _per_process_batches(recipe, options.get("accumulate", 1))
-    init_path = _init_checkpoint(recipe, init, config_name)
-    config = get_config(config_name, dataset=recipe.dataset)
+    init_path, init_head = _init_checkpoint(recipe, init, config_name)
+    # A fine-tuning run keeps its --init checkpoint's head unless told otherwise.
+    class_head = class_head or init_head or recipe.class_head
+    if class_head not in ("zero_shot", "linear"):
+        raise InputError(f"the class head is zero_shot or linear, not {class_head!r}", field="class_head")
+    if init_head not in (None, class_head):
+        raise InputError(f"the checkpoint has a {init_head} class head, not {class_head}: run the recipe "
+                         f"with --class-head {init_head}", source=str(init_path), field="init")
+    config = get_config(config_name, dataset=recipe.dataset, class_head=class_head)
+    features = _feature_specs(recipe, clip_features, class_head == "zero_shot")
     out = Path(out)
     # Under torchrun every process runs the recipe; the first one writes the run's records.
     first = int(os.environ.get("RANK", "0")) == 0
     _check_run_record(out, {"recipe": recipe.name, "config": config_name, "scale": scale,
                             "data": {role: str(spec) for role, spec in data.items()},
-                            "init": None if init_path is None else str(init_path)}, resume=resume, write=first)
+                            "init": None if init_path is None else str(init_path),
+                            "class_head": class_head}, resume=resume, write=first)
     if not resume and first:
         # Starting over: no stage of an earlier run in this folder counts as finished.
         for stage in recipe.stages:
@@ -294,7 +303,7 @@ def run_recipe(name: str, *, data: Mapping[str, str], out: str | Path, config_na
         start = {"new": init_path, "previous": previous, "init": init_path}[stage.start]
         previous = train(config=config, data=specs, ratios=[ratio for _, ratio in recipe.data], out=folder,
                          opts=opts, resume=resume, init_checkpoint=None if start is None else str(start),
-                         **train_kwargs)
+                         clip_features=features, **train_kwargs)
         if first:
             write_json_atomic({"recipe": recipe.name, "stage": stage.kind, "steps": steps,
                                "batch_size": stage.batch_size, "options": dataclasses.asdict(opts)},
@@ -337,15 +346,36 @@ def _data_specs(recipe: Recipe, data: Mapping[str, str]) -> list[str]:
     return [str(data[role]) for role in roles]
 
 
-def _init_checkpoint(recipe: Recipe, init: str | Path | None, config_name: str) -> Path | None:
+def _feature_specs(recipe: Recipe, clip_features: Mapping[str, str] | None, zero_shot: bool) -> list[str] | None:
+    """The CLIP feature file of each data role, in the recipe's role order (zero-shot head)."""
+    if not zero_shot:
+        if clip_features:
+            raise InputError("--clip-features: only the zero-shot class head reads CLIP features, not the "
+                             "linear one", field="clip_features")
+        return None
+    roles = [role for role, _ in recipe.data]
+    given = dict(clip_features or {})
+    missing = [role for role in roles if role not in given]
+    unexpected = sorted(set(given) - set(roles))
+    if missing or unexpected:
+        raise InputError(f"the zero-shot head reads CLIP image features: give --clip-features ROLE=FILE for each "
+                         f"data role of {recipe.name!r} ({', '.join(roles)})"
+                         + (f"; missing: {', '.join(missing)}" if missing else "")
+                         + (f"; not a role: {', '.join(unexpected)}" if unexpected else ""), field="clip_features")
+    return [str(given[role]) for role in roles]
+
+
+def _init_checkpoint(recipe: Recipe, init: str | Path | None,
+                     config_name: str) -> tuple[Path, str] | tuple[None, None]:
     """The ``checkpoint.pt`` behind ``init`` (a file, or a run folder holding one), checked
-    to be a training checkpoint of ``config_name``; None when no ``init`` is given."""
+    to be a training checkpoint of ``config_name``, and its class head; (None, None) when no
+    ``init`` is given."""
     if init is None:
         if recipe.needs_init:
             raise InputError(f"recipe {recipe.name!r} fine-tunes a trained model: give --init CHECKPOINT "
                              "(checkpoint.pt of a pretraining run, e.g. lviscoco-pretrain's caption stage)",
                              field="init")
-        return None
+        return None, None
     path = Path(init)
     if path.is_dir():
         if (path / "config.json").is_file():
@@ -365,7 +395,7 @@ def _init_checkpoint(recipe: Recipe, init: str | Path | None, config_name: str) 
     if trained_with != config_name:
         raise InputError(f"the checkpoint was trained with config {trained_with!r}: give --config {trained_with}",
                          source=str(path), field="init")
-    return path
+    return path, ckpt["config"].get("class_head", "linear")
 
 
 def _check_run_record(out: Path, record: dict[str, Any], *, resume: bool, write: bool) -> None:

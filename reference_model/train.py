@@ -32,7 +32,10 @@ from tqdm import tqdm
 
 from benchmark.errors import InputError
 from reference_model.config import ModelConfig
-from reference_model.data import ClipDataset, MixedClips, VideoClips, collate, collate_videos, load_source
+from reference_model.clip_features import FrameFeatures, class_embeddings_for, load_feature_file
+from reference_model.data import (
+    ClipDataset, MixedClips, VideoClips, category_frequencies, collate, collate_videos, load_source,
+)
 from reference_model.matcher import ClipTargets, SetCriterion
 from reference_model.model import MaskCaptioner
 from reference_model.tokenizer import load_tokenizer, train_word_tokenizer
@@ -108,11 +111,13 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def build_model(config: ModelConfig, tokenizer, *, backbone_path: str | None = None,
-                lm_path: str | None = None, vision_path: str | None = None) -> MaskCaptioner:
+                lm_path: str | None = None, vision_path: str | None = None,
+                class_embeddings: torch.Tensor | None = None) -> MaskCaptioner:
     """The model for ``config`` with the tokenizer's special ids; pretrained parts from
-    local folders when given."""
+    local folders when given; ``class_embeddings`` (C, 512) for a zero-shot class head."""
     model = MaskCaptioner(config=config, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                          class_embeddings=class_embeddings)
     if backbone_path:
         model.pixel_decoder.load_backbone(backbone_path)
     if lm_path:
@@ -151,12 +156,20 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
           ratios: list[float] | None = None, resume: bool = False, tokenizer_path: str | None = None,
           backbone_path: str | None = None, lm_path: str | None = None,
           vision_path: str | None = None, init_checkpoint: str | None = None,
-          progress: bool = True) -> Path:
+          clip_features: list[str] | None = None, class_embeddings: str | None = None,
+          clip_model: str | None = None, progress: bool = True) -> Path:
     """Train and return the checkpoint path (``out/checkpoint.pt``).
 
     ``data`` is one data spec or several, drawn with sampling ``ratios`` (default equal);
     ``resume`` continues from ``out/checkpoint.pt`` (model, optimiser, step, data order);
     ``init_checkpoint`` starts a new stage from another run's weights.
+
+    A zero-shot class head (``config.class_head == "zero_shot"``) reads ``clip_features``,
+    one CLIP image-feature file per data spec (``extract-clip-features``, or the official
+    ``*_clip_feature.pkl``), and class-name embeddings from ``class_embeddings`` (a .npy, one
+    row per category in id order) or computed with ``clip_model`` (a local CLIP folder). A
+    new run needs them; with ``init_checkpoint`` they replace the checkpoint's, and the data
+    may then have other categories than the checkpoint (fine-tuning on a new vocabulary).
 
     Example:
         >>> from reference_model.config import get_config
@@ -186,8 +199,12 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
 
     specs = [data] if isinstance(data, (str, Path)) else list(data)
     sources = [load_source(spec) for spec in specs]
-    categories = sorted({c["id"] for source in sources for c in source.gt["categories"]})
+    records = {c["id"]: c for source in sources for c in source.gt["categories"]}
+    categories = sorted(records)
+    embed = (lambda: class_embeddings_for([records[c] for c in categories], embeddings=class_embeddings,
+                                          clip_model=clip_model))
     state = previous = None
+    new_vocabulary = False
     if resume and ckpt_path.exists():
         model, tokenizer, state = load_checkpoint(ckpt_path)
         config, previous = model.cfg, state
@@ -195,18 +212,25 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
         if init_checkpoint:
             model, tokenizer, previous = load_checkpoint(init_checkpoint)
             config = model.cfg
+            if config.class_head == "zero_shot" and (class_embeddings or clip_model):
+                model.set_class_embeddings(embed())
+                config, new_vocabulary = model.cfg, True
         else:
             config = ModelConfig.from_dict({**config.to_dict(), "num_classes": len(categories)})
             tokenizer = (load_tokenizer(tokenizer_path) if tokenizer_path else
                          train_word_tokenizer(a.get("caption", "") for source in sources
                                               for a in source.gt["annotations"]))
             model = build_model(config, tokenizer, backbone_path=backbone_path, lm_path=lm_path,
-                                vision_path=vision_path)
+                                vision_path=vision_path,
+                                class_embeddings=embed() if config.class_head == "zero_shot" else None)
         if rank == 0:
             tokenizer.save_pretrained(out / "tokenizer")
-    if previous is not None and previous["category_ids"] != categories:
+    if previous is not None and previous["category_ids"] != categories and not new_vocabulary:
+        hint = (" (give the new categories' embeddings, --class-embeddings or --clip-model, to fine-tune the "
+                "zero-shot head on them)" if config.class_head == "zero_shot" else "")
         raise InputError(f"the categories {categories} differ from the checkpoint's "
-                         f"{previous['category_ids']}", source=sources[0].name, field="categories")
+                         f"{previous['category_ids']}{hint}", source=sources[0].name, field="categories")
+    features = _feature_files(config, clip_features, class_embeddings, clip_model, specs)
     model.to(device)
     if opts.stage == "caption":
         for p in model.detector_parameters():
@@ -216,8 +240,8 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
         ClipDataset(source=source, clip_len=config.clip_len_train, short_edge=config.short_edge,
                     category_ids=categories, tokenize=_Tokenize(tokenizer),
                     short_edges=opts.short_edges, max_size=opts.max_size, augment=opts.augment,
-                    skip_broken=opts.skip_broken)
-        for source in sources]
+                    skip_broken=opts.skip_broken, clip_features=feature_file)
+        for source, feature_file in zip(sources, features)]
     if opts.video_captions:
         dataset = MixedClips([VideoClips(c, t_agg=config.t_agg) for c in clip_sets],
                              ratios or [1.0] * len(sources))
@@ -234,7 +258,9 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
     use_amp = device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    net: torch.nn.Module = TrainingStep(model, stage=opts.stage, video_captions=opts.video_captions)
+    class_weights = category_frequencies(sources, categories) if config.class_head == "zero_shot" else None
+    net: torch.nn.Module = TrainingStep(model, stage=opts.stage, video_captions=opts.video_captions,
+                                        class_weights=class_weights)
     if distributed:
         net = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=True)
@@ -337,6 +363,23 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
     return ckpt_path
 
 
+def _feature_files(config: ModelConfig, clip_features: list[str] | None, class_embeddings: str | None,
+                   clip_model: str | None, specs: list) -> list[FrameFeatures | None]:
+    """The CLIP feature file of each data spec (loaded), checked against the class head."""
+    if config.class_head != "zero_shot":
+        given = [flag for flag, value in (("--clip-features", clip_features), ("--class-embeddings", class_embeddings),
+                                          ("--clip-model", clip_model)) if value]
+        if given:
+            raise InputError(f"{', '.join(given)}: only the zero-shot class head reads CLIP features "
+                             f"(config {config.name!r} has a {config.class_head} head; train with --zero-shot)")
+        return [None] * len(specs)
+    if not clip_features or len(clip_features) != len(specs):
+        raise InputError(f"the zero-shot class head reads each clip's CLIP image features: give one feature file "
+                         f"per --data ({len(specs)}) with --clip-features (made by extract-clip-features)",
+                         field="clip_features")
+    return [load_feature_file(path) for path in clip_features]
+
+
 def resident_bytes(pid: int | str = "self") -> int:
     """Resident memory of a process now (Linux /proc), which shows a leak as growth.
 
@@ -400,16 +443,20 @@ class TrainingStep(torch.nn.Module):
     """The whole loss computation inside one ``forward``, so that DistributedDataParallel
     sees (and synchronises) every parameter that receives a gradient, caption head included."""
 
-    def __init__(self, model: MaskCaptioner, *, stage: str, video_captions: bool = False) -> None:
+    def __init__(self, model: MaskCaptioner, *, stage: str, video_captions: bool = False,
+                 class_weights: torch.Tensor | None = None) -> None:
         super().__init__()
         self.model = model
         self.stage = stage
         self.video_captions = video_captions
-        self.criterion = SetCriterion(config=model.cfg)
+        self.criterion = SetCriterion(config=model.cfg, class_weights=class_weights)
 
     def forward(self, clips: torch.Tensor, targets: list[ClipTargets]) -> tuple[torch.Tensor, dict[str, float]]:
+        features = None
+        if self.model.cfg.class_head == "zero_shot":
+            features = torch.stack([t.clip_features for t in targets]).to(clips.device)
         with torch.set_grad_enabled(self.stage != "caption" and torch.is_grad_enabled()):
-            output = self.model(clips)
+            output = self.model(clips, features)
         det_loss, logged, matches = self.criterion(output.layers, targets)
         loss = det_loss if self.stage != "caption" else det_loss.detach()
         if self.stage != "detector":
@@ -425,7 +472,8 @@ class TrainingStep(torch.nn.Module):
 def _to_device(targets: ClipTargets, device: torch.device) -> ClipTargets:
     return replace(targets, labels=targets.labels.to(device), masks=targets.masks.to(device),
                    boxes=targets.boxes.to(device), box_valid=targets.box_valid.to(device),
-                   pixel_valid=None if targets.pixel_valid is None else targets.pixel_valid.to(device))
+                   pixel_valid=None if targets.pixel_valid is None else targets.pixel_valid.to(device),
+                   clip_features=None if targets.clip_features is None else targets.clip_features.to(device))
 
 
 class _Tokenize:

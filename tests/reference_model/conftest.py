@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from reference_model.tiny_clip import save_tiny_clip
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -51,3 +53,15 @@ def golden_bundle(request, golden_root: Path) -> Path:
     if not (path / "outputs.pt").is_file():
         pytest.skip(f"golden bundle {request.param} missing under {golden_root}")
     return path
+
+
+@pytest.fixture(scope="session")
+def make_tiny_clip():
+    """:func:`save_tiny_clip`, for tests that need a local CLIP folder."""
+    return save_tiny_clip
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory) -> Path:
+    """One tiny random CLIP folder (with tokenizer) shared by the session's tests."""
+    return save_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))

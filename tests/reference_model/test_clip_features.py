@@ -30,21 +30,9 @@ from reference_model.data import load_source
 LVVIS = "./datasets/LVVIS/val/JPEGImages"
 
 
-def _tiny_clip(path, *, projection_dim=512):
-    from transformers import CLIPConfig, CLIPModel
-
-    layer = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
-    config = CLIPConfig(text_config={**layer, "vocab_size": 64, "max_position_embeddings": 8},
-                        vision_config={**layer, "image_size": 32, "patch_size": 8}, projection_dim=projection_dim)
-    torch.manual_seed(0)
-    CLIPModel(config).save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory):
-    torch.set_num_threads(1)
-    return _tiny_clip(tmp_path_factory.mktemp("clip"))
+def clip_dir(tiny_clip_dir):
+    return tiny_clip_dir
 
 
 def _normalise(pixels: np.ndarray) -> np.ndarray:
@@ -109,13 +97,13 @@ def test_extraction_shape_determinism_and_batching(clip_dir):
     assert not torch.allclose(a.norm(dim=1), torch.ones(5))
 
 
-def test_encoder_load_errors(tmp_path):
+def test_encoder_load_errors(tmp_path, make_tiny_clip, clip_dir):
     with pytest.raises(InputError, match="config.json"):
         ClipImageEncoder.load(tmp_path / "absent")
     with pytest.raises(InputError, match="16-d features"):
-        ClipImageEncoder.load(_tiny_clip(tmp_path / "small", projection_dim=16))
+        ClipImageEncoder.load(make_tiny_clip(tmp_path / "small", projection_dim=16))
     with pytest.raises(InputError, match=r"T >= 1"):
-        ClipImageEncoder.load(_tiny_clip(tmp_path / "ok")).encode(np.zeros((0, 8, 8, 3), np.uint8))
+        ClipImageEncoder.load(clip_dir).encode(np.zeros((0, 8, 8, 3), np.uint8))
 
 
 def test_dataset_extraction_save_load_lookup_round_trip(clip_dir, tmp_path):
@@ -217,7 +205,7 @@ def test_lookup_rules():
 @pytest.mark.parametrize("data, message", [
     ([torch.zeros(1, 512)], "expected a dict"),
     ({}, "no features"),
-    ({1: torch.zeros(1, 512)}, "LVIS image-id"),
+    ({1: torch.zeros(1, 512), "a.jpg": torch.zeros(1, 512)}, "mixes image ids and frame paths"),
     ({"a.jpg": torch.zeros(1, 256)}, r"shape \(1, 256\)"),
     ({"a.jpg": torch.zeros(2, 512)}, r"shape \(2, 512\)"),
     ({"a.jpg": torch.zeros(1, 512, dtype=torch.long)}, "torch.int64 tensor"),

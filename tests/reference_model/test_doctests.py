@@ -9,7 +9,7 @@ import pytest
 
 MODULES = ["config", "pixel_decoder", "video_decoder", "heads", "losses", "matcher", "tracker",
            "caption_head", "tokenizer", "model", "data", "postprocess", "official", "official_keys",
-           "generation", "clip_features"]
+           "generation", "clip_features", "tiny_clip"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -21,7 +21,8 @@ from reference_model.recipes import RECIPES, run_recipe, scaled_steps, training_
 SPEC = "synthetic:num_videos=2,num_frames=4,height=48,width=64,max_objects=2,seed={}"
 # LV-VIS: 22k detector steps -> 2, 2k caption steps -> 1 (the minimum).
 SCALE = 1e-4
-FAST = dict(config_name="tiny", scale=SCALE, progress=False)
+# The linear class head, which needs no CLIP inputs (the zero-shot recipes are tested below).
+FAST = dict(config_name="tiny", scale=SCALE, progress=False, class_head="linear")
 
 # The appendix's schedules: (stage, steps, batch, start, video-level captions) per recipe,
 # and its data roles. Video-level caption tuning reads one video per step (batch 1).
@@ -48,9 +49,8 @@ def test_registry_holds_the_appendix_numbers():
     assert RECIPES["lviscoco-pretrain"].media == "images"
     assert {name for name, r in RECIPES.items() if r.needs_init} == {
         "vidstg-finetune", "vln-finetune", "bensmot-finetune", "lvvis-end2end"}
-    # What is not implemented is recorded, not pretended.
-    for name in ("lviscoco-pretrain", "vidstg", "lvvis", "vidstg-finetune", "lvvis-end2end"):
-        assert any("zero-shot CLIP classifier" in item for item in RECIPES[name].missing)
+    # The class heads of the official checkpoints of each dataset.
+    assert {name for name, r in RECIPES.items() if r.class_head == "linear"} == {"vln-finetune", "bensmot-finetune"}
 
 
 def test_short_edges_and_scaling():
@@ -203,10 +203,19 @@ def test_cli_lists_recipes_and_reports_errors(capsys, tmp_path):
     assert "ROLE=SPEC" in capsys.readouterr().err
 
 
-def test_cli_runs_a_recipe(tmp_path, capsys):
-    assert main(["recipe", "lvvis", "--data", f"lvvis={SPEC.format(1)}", "--out", str(tmp_path),
-                 "--config", "tiny", "--scale", str(SCALE)]) == 0
-    assert f"checkpoint: {tmp_path / 'caption' / 'checkpoint.pt'}" in capsys.readouterr().out
+def test_cli_runs_a_recipe(tmp_path, capsys, tiny_clip_dir):
+    common = ["recipe", "lvvis", "--data", f"lvvis={SPEC.format(1)}", "--config", "tiny", "--scale", str(SCALE)]
+    assert main([*common, "--out", str(tmp_path / "linear"), "--class-head", "linear"]) == 0
+    assert f"checkpoint: {tmp_path / 'linear' / 'caption' / 'checkpoint.pt'}" in capsys.readouterr().out
+    # The recipe's own zero-shot head, with its CLIP inputs.
+    assert main(["extract-clip-features", "--data", SPEC.format(1), "--clip-model", str(tiny_clip_dir),
+                 "--out", str(tmp_path / "f.pt")]) == 0
+    assert main([*common, "--out", str(tmp_path / "zs"), "--clip-features", f"lvvis={tmp_path / 'f.pt'}",
+                 "--clip-model", str(tiny_clip_dir)]) == 0
+    last = tmp_path / "zs" / "caption" / "checkpoint.pt"
+    assert torch.load(last, weights_only=False)["config"]["class_head"] == "zero_shot"
+    assert main([*common, "--out", str(tmp_path / "bad"), "--clip-features", "lvvis"]) == 2
+    assert "ROLE=FILE" in capsys.readouterr().err
 
 
 def test_paper_r50_config_builds():
@@ -225,3 +234,40 @@ def test_paper_r50_config_builds():
         levels, mask_features = pixel_decoder(torch.rand(1, 3, 96, 128))
     assert [tuple(level.shape) for level in levels] == [(1, 256, 3, 4), (1, 256, 6, 8), (1, 256, 12, 16)]
     assert mask_features.shape == (1, 256, 24, 32)
+
+
+def test_zero_shot_recipe_reads_features_per_role(tmp_path, tiny_clip_dir, lvvis_run):
+    from reference_model.clip_features import ClipImageEncoder, extract_source_features, save_feature_file
+    from reference_model.data import load_source
+
+    data = "synthetic:num_videos=2,num_frames=6,height=48,width=64,max_objects=2,seed=1"
+    features = save_feature_file(tmp_path / "f.pt", extract_source_features(
+        load_source(data), ClipImageEncoder.load(tiny_clip_dir), progress=False))
+    zero_shot = dict(config_name="tiny", scale=SCALE, progress=False)  # the vidstg recipe's own head
+    with pytest.raises(InputError, match=r"--clip-features ROLE=FILE for each data role of 'vidstg' \(vidstg\); "
+                                         "missing: vidstg"):
+        run_recipe("vidstg", data={"vidstg": data}, out=tmp_path / "a", **zero_shot)
+    with pytest.raises(InputError, match="not the linear one"):
+        run_recipe("vidstg", data={"vidstg": data}, out=tmp_path / "a", clip_features={"vidstg": features}, **FAST)
+    # Video-level caption tuning after the detector stage, both with the zero-shot head.
+    last = run_recipe("vidstg", data={"vidstg": data}, out=tmp_path / "run", clip_features={"vidstg": str(features)},
+                      clip_model=str(tiny_clip_dir), **zero_shot)
+    ckpt = torch.load(last, weights_only=False)
+    assert ckpt["config"]["class_head"] == "zero_shot" and ckpt["stage"] == "caption"
+    detector = torch.load(tmp_path / "run" / "detector" / "checkpoint.pt", weights_only=False)["model"]
+    assert {k.split(".")[0] for k in detector if not torch.equal(detector[k], ckpt["model"][k])} == {"caption_head"}
+    # Resuming the folder with the other head, or fine-tuning a linear checkpoint with the
+    # zero-shot one, is refused.
+    with pytest.raises(InputError, match="class_head"):
+        run_recipe("vidstg", data={"vidstg": data}, out=tmp_path / "run", **FAST)
+    _, linear = lvvis_run
+    with pytest.raises(InputError, match="has a linear class head, not zero_shot: run the recipe with --class-head "
+                                         "linear"):
+        run_recipe("vidstg-finetune", data={"vidstg": data}, out=tmp_path / "ft", init=linear,
+                   clip_features={"vidstg": str(features)}, clip_model=str(tiny_clip_dir), class_head="zero_shot",
+                   **zero_shot)
+    # Without --class-head, fine-tuning keeps the --init checkpoint's head (vln-finetune's
+    # own is linear).
+    last = run_recipe("vln-finetune", data={"vln": data}, out=tmp_path / "vln", init=tmp_path / "run" / "caption",
+                      clip_features={"vln": str(features)}, clip_model=str(tiny_clip_dir), **zero_shot)
+    assert torch.load(last, weights_only=False)["config"]["class_head"] == "zero_shot"

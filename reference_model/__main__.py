@@ -89,7 +89,9 @@ def _device(args: argparse.Namespace) -> str:
     return device
 
 
-def _predict_official(args: argparse.Namespace) -> int:
+def _predict_official(args: argparse.Namespace, trained=None) -> int:
+    """Official configurations: a converted folder, or ``trained`` (a fine-tuned official
+    model loaded from its checkpoint.pt)."""
     from benchmark.atomic import write_json_atomic
     from benchmark.errors import InputError
     from reference_model.convert import load_converted
@@ -104,13 +106,17 @@ def _predict_official(args: argparse.Namespace) -> int:
         raise InputError(f"{', '.join(ignored)} apply to tiny/paper runs; an official configuration keeps its "
                          "published settings (use --caption-mode for Table 8's variants)", source=args.checkpoint)
     overrides = {} if args.caption_mode is None else {"caption_mode": args.caption_mode}
-    model = load_converted(args.checkpoint, device=_device(args), **overrides)
+    if trained is None:
+        model = load_converted(args.checkpoint, device=_device(args), **overrides)
+    else:
+        model = trained.to(_device(args)).eval()
     if args.config is not None and model.cfg.name != args.config:
         raise InputError(f"the checkpoint was converted for {model.cfg.name!r}, not {args.config!r}",
                          source=args.checkpoint)
     source = load_source(args.data)
     clip_features = _video_clip_features(args, model.cfg, source)
-    decode = _caption_decoder(args.tokenizer or str(Path(args.checkpoint) / "tokenizer"))
+    folder = Path(args.checkpoint) if Path(args.checkpoint).is_dir() else Path(args.checkpoint).parent
+    decode = _caption_decoder(args.tokenizer or str(folder / "tokenizer"))
     records, results = predict_dataset(model, source, decode=decode, clip_features=clip_features, seed=args.seed)
     write_json_atomic(records, args.out)
     if args.results_json:
@@ -206,7 +212,12 @@ def _predict(args: argparse.Namespace) -> int:
     if args.config in OFFICIAL or (Path(args.checkpoint) / "config.json").is_file():
         return _predict_official(args)
     device = _device(args)
-    model, tokenizer, ckpt = load_checkpoint(args.checkpoint, map_location=device)
+    overrides = {} if args.caption_mode is None else {"caption_mode": args.caption_mode}
+    model, tokenizer, ckpt = load_checkpoint(args.checkpoint, map_location=device, **overrides)
+    if model.cfg.official:  # an official model fine-tuned here
+        return _predict_official(args, trained=model)
+    if overrides:
+        raise InputError("--caption-mode applies to official configurations", source=args.checkpoint)
     changes = {k: v for k, v in (("score_threshold", args.score_threshold), ("t_agg", args.t_agg),
                                  ("t_match", args.t_match), ("k_match", args.k_match)) if v is not None}
     if changes:
@@ -278,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "instead of --class-embeddings")
     tr.add_argument("--out", required=True, help="run folder (checkpoint.pt, tokenizer/)")
     tr.add_argument("--stage", choices=["detector", "caption", "end2end"])
-    tr.add_argument("--init", help="start from this checkpoint's weights (e.g. the detector stage)")
+    tr.add_argument("--init", help="start from this checkpoint.pt's weights (e.g. the detector stage), or "
+                                   "fine-tune a convert-official folder")
     tr.add_argument("--resume", action="store_true", help="continue out/checkpoint.pt")
     tr.add_argument("--steps", type=int)
     tr.add_argument("--batch-size", type=int)
@@ -301,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="each data role of the recipe: a folder with gt.json, a gt.json, or synthetic:...")
     rc.add_argument("--out", help="run folder (one sub-folder per stage)")
     rc.add_argument("--config", choices=["paper", "paper-r50", "tiny"], default="paper")
-    rc.add_argument("--init", help="checkpoint.pt to start from (required by the fine-tuning recipes)")
+    rc.add_argument("--init", help="checkpoint.pt or convert-official folder to start from (required by the "
+                                   "fine-tuning recipes)")
     rc.add_argument("--scale", type=float, default=1.0, help="multiply every stage's steps (smoke tests)")
     rc.add_argument("--workers", type=int, help="data-loader worker processes (default 0)")
     rc.add_argument("--threads", type=int, help="CPU threads (default 1)")

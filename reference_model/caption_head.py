@@ -401,6 +401,30 @@ class OfficialCaptionHead(nn.Module):
         """(D,) object query -> (1, 1 + num_query_tokens, H) Q-Former input tokens."""
         return torch.cat([self.object_proj(embedding)[None, None], self.query_tokens], dim=1)
 
+    def encode(self, image_features: torch.Tensor, region: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """Q-Former output (1, 1 + num_query_tokens, H) for one object: its query ``embedding``
+        (D,) reading the frame's EVA ``image_features`` (1, 1 + g*g, C) through the attention
+        mask of its ``region`` in that frame (box (4,) or mask logits (h, w))."""
+        return self.qformer(query_embeds=self.query_embeds(embedding), encoder_hidden_states=image_features,
+                            encoder_attention_mask=self.attention_mask(region)).last_hidden_state
+
+    def loss(self, encoded: torch.Tensor, token_ids: list[list[int]]) -> torch.Tensor:
+        """Caption loss of the official training (``Blip2OPTVideo.forward``) for Q-Former
+        outputs (M, L, H): OPT reads ``[lm_proj(encoded); token embeddings]`` with no prompt;
+        each caption's ids (BOS first, "\\n" last, as the tokenizer gives ``caption + "\\n"``)
+        are all targets, the BOS predicted from the last prefix token; the token cross-entropy
+        is averaged per caption, then over the captions."""
+        embeds = self.lm.get_input_embeddings()
+        prefix = self.lm_proj(encoded).to(embeds.weight.dtype)
+        losses = []
+        for row, ids in zip(prefix, token_ids):
+            tokens = torch.tensor(ids, dtype=torch.long, device=encoded.device)
+            inputs = torch.cat([row, embeds(tokens)])[None]
+            # Position i predicts token i + 1: the last prefix position predicts the BOS.
+            logits = self.lm(inputs_embeds=inputs).logits[0, row.shape[0] - 1: -1]
+            losses.append(F.cross_entropy(logits.float(), tokens))
+        return torch.stack(losses).mean()
+
     def lm_inputs(self, prefix: torch.Tensor) -> torch.Tensor:
         """(1, L, H) Q-Former output -> (1, L + 1, d) OPT inputs: projected prefix, then BOS."""
         bos = torch.full((1, 1), self.generation.bos_token_id, dtype=torch.long, device=prefix.device)
@@ -448,13 +472,12 @@ class OfficialCaptionHead(nn.Module):
                 if frame not in features:
                     features[frame] = self.image_features(images[frame])
                 image, image_features = features[frame]
-                mask = self.attention_mask(regions[clip][track, offset])
-                tokens = self.query_embeds(embeddings[clip][track])
-                output = self.qformer(query_embeds=tokens, encoder_hidden_states=image_features,
-                                      encoder_attention_mask=mask).last_hidden_state
+                region, embedding = regions[clip][track, offset], embeddings[clip][track]
+                output = self.encode(image_features, region, embedding)
                 outputs.append(output)
                 record.calls.append(QFormerCall(clip=clip, frame=frame, image=image, image_features=image_features,
-                                                attention_mask=mask, query_embeds=tokens, output=output))
+                                                attention_mask=self.attention_mask(region),
+                                                query_embeds=self.query_embeds(embedding), output=output))
             stacked = torch.stack(outputs)  # (n, 1, L, H)
             if not self.aggregate:
                 prefix = stacked[0]

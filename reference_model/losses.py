@@ -29,6 +29,30 @@ def box_xyxy_to_cxcywh(boxes: torch.Tensor) -> torch.Tensor:
     return torch.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], dim=-1)
 
 
+def box_xywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
+    """(..., 4) corner-and-size boxes (x, y, w, h), the official box head's format -> corner boxes."""
+    x, y, w, h = boxes.unbind(-1)
+    return torch.stack([x, y, x + w, y + h], dim=-1)
+
+
+def box_xyxy_to_xywh(boxes: torch.Tensor) -> torch.Tensor:
+    """(..., 4) corner boxes -> (x, y, w, h)."""
+    x0, y0, x1, y1 = boxes.unbind(-1)
+    return torch.stack([x0, y0, x1 - x0, y1 - y0], dim=-1)
+
+
+def clamp_xyxy(boxes: torch.Tensor) -> torch.Tensor:
+    """Corner boxes with the far corner moved up to the near one where a raw regression put
+    it before (the official ``box_clamp_xyxy``): x1 >= x0, y1 >= y0.
+
+    Example:
+        >>> clamp_xyxy(torch.tensor([0.5, 0.5, 0.2, 0.9])).tolist()
+        [0.5, 0.5, 0.5, 0.8999999761581421]
+    """
+    x0, y0, x1, y1 = boxes.unbind(-1)
+    return torch.stack([x0, y0, torch.maximum(x1, x0), torch.maximum(y1, y0)], dim=-1)
+
+
 def generalized_box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Element-wise GIoU of corner boxes ``a`` and ``b`` (same shape (..., 4)).
 
@@ -56,6 +80,36 @@ def point_sample(masks: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     grid = (points * 2 - 1)[:, None]  # (T, 1, P, 2)
     values = F.grid_sample(masks.transpose(0, 1).float(), grid.to(masks.device), align_corners=False)
     return values[:, :, 0].permute(1, 0, 2).reshape(k, -1)
+
+
+def point_sample_each(masks: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Bilinear values of each mask (R, H, W) at its own points (R, P, 2), (x, y) in [0, 1]
+    -> (R, P)."""
+    if masks.shape[0] == 0:
+        return masks.new_zeros(0, points.shape[1])
+    grid = (points.to(masks.device) * 2 - 1)[:, :, None]  # (R, P, 1, 2)
+    return F.grid_sample(masks[:, None].float(), grid, align_corners=False)[:, 0, :, 0]
+
+
+def uncertain_points(logits: torch.Tensor, num_points: int, *, oversample: float = 3.0,
+                     importance: float = 0.75, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mask2Former's loss points for each mask (R, H, W) of logits -> (R, P, 2): of
+    ``oversample`` x P random points, the ``importance`` x P whose logits are closest to 0
+    (the most uncertain), then random points for the rest.
+
+    Example:
+        >>> logits = torch.full((1, 4, 4), 9.0); logits[0, :, 2:] = 0.0  # unsure on the right half
+        >>> points = uncertain_points(logits, 8, importance=1.0, generator=torch.Generator().manual_seed(0))
+        >>> bool((points[0, :, 0] > 0.375).all())  # none where the logits are all 9 (left of 0.375)
+        True
+    """
+    r = logits.shape[0]
+    candidates = torch.rand(r, int(num_points * oversample), 2, generator=generator)
+    uncertainty = -point_sample_each(logits.detach(), candidates).abs()
+    chosen = uncertainty.topk(int(importance * num_points), dim=1).indices.cpu()
+    picked = torch.gather(candidates, 1, chosen[..., None].expand(-1, -1, 2))
+    extra = torch.rand(r, num_points - picked.shape[1], 2, generator=generator)
+    return torch.cat([picked, extra], dim=1)
 
 
 def dice_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

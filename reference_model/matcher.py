@@ -28,8 +28,9 @@ from torch.nn import functional as F
 
 from reference_model.config import ModelConfig
 from reference_model.losses import (
-    box_cxcywh_to_xyxy, dice_loss, generalized_box_iou, pairwise_bce, pairwise_box_costs,
-    pairwise_dice, point_sample, sigmoid_bce_loss,
+    box_cxcywh_to_xyxy, box_xywh_to_xyxy, box_xyxy_to_xywh, clamp_xyxy, dice_loss, generalized_box_iou,
+    pairwise_bce, pairwise_box_costs, pairwise_dice, point_sample, point_sample_each, sigmoid_bce_loss,
+    uncertain_points,
 )
 
 
@@ -119,39 +120,61 @@ def sample_points(num_frames: int, num_points: int, *, generator: torch.Generato
 class SetCriterion:
     """Matching plus weighted detector losses for every decoder layer.
 
-    ``class_weights`` (C,): the zero-shot head's federated sampling weights, sqrt of each
-    category's frequency, 0 for rare / novel ones (see
-    :func:`reference_model.data.category_frequencies`); None draws every category evenly.
+    Heads with a "no class" column (the zero-shot head, the official heads) are trained with
+    the official class loss, matching cost and objectness weight (see the module docstring).
+    Official configurations also take the official geometry: mask models have no box terms;
+    box models (raw (x, y, w, h) fractions of the padded frame, no masks) the official box
+    loss: L1 and GIoU over every frame of a matched track, frames without the object
+    included (their target box is all zeros), divided by the number of tracks; and the
+    official box matching cost, which reads the clip's last frame only (its per-frame loop
+    overwrites the cost), divided by T. Official mask losses read each (track, frame) mask
+    at its own points, most of them where the prediction is least sure (Mask2Former's
+    importance sampling: 3x oversampling, 75% uncertain), summed over the frames of a track;
+    their matching reads one set of random points in every frame.
+
+    ``class_weights`` (C,): the federated sampling weights, sqrt of each category's
+    frequency, 0 for rare / novel ones (see :func:`reference_model.data.category_frequencies`);
+    None draws every category evenly.
     """
 
     def __init__(self, *, config: ModelConfig, class_weights: torch.Tensor | None = None) -> None:
         self.cfg = config
-        self.zero_shot = config.class_head == "zero_shot"
+        self.official_class = config.no_class_column
         self.class_weights = class_weights
 
     def match_cost(self, pred: LayerPrediction, b: int, target: ClipTargets,
                    points: torch.Tensor) -> torch.Tensor:
         """(N, K) matching cost of batch element ``b`` against its targets."""
         cfg = self.cfg
-        if self.zero_shot:
+        if self.official_class:
             # Official: one class term, the clip score's own form, and no objectness term.
             p_obj = pred.objectness[b].float().softmax(-1)[:, :1]
-            class_cost = -(pred.class_logits[b, :, target.labels].float().sigmoid() * p_obj).sqrt() * cfg.weight_cls
+            cost = -(pred.class_logits[b, :, target.labels].float().sigmoid() * p_obj).sqrt() * cfg.weight_cls
         else:
-            class_cost = (-cfg.weight_cls * pred.class_logits[b].sigmoid()[:, target.labels]
-                          - cfg.weight_obj * pred.objectness[b].softmax(-1)[:, :1])
-        p = point_sample(pred.masks[b], points)
-        t = point_sample(target.masks, points)
-        l1, giou = pairwise_box_costs(pred.boxes[b], target.boxes, target.box_valid)
-        return (class_cost + cfg.weight_mask_bce * pairwise_bce(p, t) + cfg.weight_dice * pairwise_dice(p, t)
-                + cfg.weight_l1 * l1 + cfg.weight_giou * giou)
+            cost = (-cfg.weight_cls * pred.class_logits[b].sigmoid()[:, target.labels]
+                    - cfg.weight_obj * pred.objectness[b].softmax(-1)[:, :1])
+        if pred.masks is not None:
+            p = point_sample(pred.masks[b], points)
+            t = point_sample(target.masks, points)
+            cost = cost + cfg.weight_mask_bce * pairwise_bce(p, t) + cfg.weight_dice * pairwise_dice(p, t)
+        if pred.boxes is not None:
+            if cfg.official:
+                pred_xywh, gt_xyxy = pred.boxes[b, :, -1].float(), box_cxcywh_to_xyxy(target.boxes[:, -1])
+                frames = pred.boxes.shape[2]
+                l1 = torch.cdist(pred_xywh, box_xyxy_to_xywh(gt_xyxy), p=1) / frames
+                giou = 1 - generalized_box_iou(clamp_xyxy(box_xywh_to_xyxy(pred_xywh))[:, None], gt_xyxy[None])
+                giou = giou / frames
+            else:
+                l1, giou = pairwise_box_costs(pred.boxes[b], target.boxes, target.box_valid)
+            cost = cost + cfg.weight_l1 * l1 + cfg.weight_giou * giou
+        return cost
 
     def class_loss(self, logits: torch.Tensor, matched_classes: torch.Tensor, num_objects: int, *,
                    generator: torch.Generator | None = None) -> torch.Tensor:
         """Unweighted classification loss of one layer. ``matched_classes`` (B, N): each
         query's target class, ``num_classes`` where it matched nothing."""
         c = self.cfg.num_classes
-        if not self.zero_shot:
+        if not self.official_class:
             target = F.one_hot(matched_classes, c + 1)[..., :c].to(logits.dtype)
             # Sigmoid BCE (S uses sigmoid class scores), normalised by the objects as DETR.
             return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / num_objects
@@ -186,26 +209,48 @@ class SetCriterion:
                 continue
             matched_classes[b, qi] = tgt.labels[ti]
             obj_target[b, qi] = 0
-            p = point_sample(pred.masks[b, qi], pts)
-            t = point_sample(tgt.masks[ti], pts)
-            mask_bce.append(sigmoid_bce_loss(p, t))
-            dice.append(dice_loss(p, t))
+            if pred.masks is not None and cfg.official:
+                # Each (track, frame) mask at its own uncertain points, as the official loss.
+                src, dst = pred.masks[b, qi].flatten(0, 1), tgt.masks[ti].flatten(0, 1)
+                with torch.no_grad():
+                    each = uncertain_points(src, cfg.num_points, generator=generator)
+                p, t = point_sample_each(src, each), point_sample_each(dst, each)
+                mask_bce.append(sigmoid_bce_loss(p, t))
+                dice.append(dice_loss(p, t))
+            elif pred.masks is not None:
+                p = point_sample(pred.masks[b, qi], pts)
+                t = point_sample(tgt.masks[ti], pts)
+                mask_bce.append(sigmoid_bce_loss(p, t))
+                dice.append(dice_loss(p, t))
+            if pred.boxes is None:
+                continue
+            if cfg.official:
+                # Every frame, absent ones included (an all-zero target), per track.
+                pred_xywh = pred.boxes[b, qi].float().flatten(0, 1)
+                gt_xyxy = box_cxcywh_to_xyxy(tgt.boxes[ti]).flatten(0, 1)
+                l1.append((pred_xywh - box_xyxy_to_xywh(gt_xyxy)).abs().sum(-1))
+                giou.append(1 - generalized_box_iou(clamp_xyxy(box_xywh_to_xyxy(pred_xywh)), gt_xyxy))
+                num_boxes += len(qi)
+                continue
             valid = tgt.box_valid[ti]
             pb, gb = pred.boxes[b, qi][valid], tgt.boxes[ti][valid]
             num_boxes += len(gb)
             l1.append((pb - gb).abs().sum(-1))
             giou.append(1 - generalized_box_iou(box_cxcywh_to_xyxy(pb), box_cxcywh_to_xyxy(gb)))
-        zero = pred.masks.sum() * 0.0
-        no_object = ZERO_SHOT_NO_OBJECT_WEIGHT if self.zero_shot else cfg.no_object_weight
+        zero = pred.class_logits.sum() * 0.0
+        no_object = ZERO_SHOT_NO_OBJECT_WEIGHT if self.official_class else cfg.no_object_weight
         obj_weight = torch.tensor([1.0, no_object], device=pred.objectness.device)
-        return {
+        losses = {
             "cls": self.class_loss(pred.class_logits, matched_classes, num_objects, generator=generator),
-            "obj": F.cross_entropy(pred.objectness.flatten(0, 1), obj_target.flatten(), weight=obj_weight),
-            "mask_bce": torch.cat(mask_bce).sum() / num_objects if mask_bce else zero,
-            "dice": torch.cat(dice).sum() / num_objects if dice else zero,
-            "l1": torch.cat(l1).sum() / max(num_boxes, 1) if l1 else zero,
-            "giou": torch.cat(giou).sum() / max(num_boxes, 1) if giou else zero,
+            "obj": F.cross_entropy(pred.objectness.flatten(0, 1).float(), obj_target.flatten(), weight=obj_weight),
         }
+        if pred.masks is not None:
+            losses["mask_bce"] = torch.cat(mask_bce).sum() / num_objects if mask_bce else zero
+            losses["dice"] = torch.cat(dice).sum() / num_objects if dice else zero
+        if pred.boxes is not None:
+            losses["l1"] = torch.cat(l1).sum() / max(num_boxes, 1) if l1 else zero
+            losses["giou"] = torch.cat(giou).sum() / max(num_boxes, 1) if giou else zero
+        return losses
 
     def weighted_total(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         """Sum of the losses with the configured weights."""
@@ -219,9 +264,11 @@ class SetCriterion:
                  ) -> tuple[torch.Tensor, dict[str, float], list[tuple[torch.Tensor, torch.Tensor]]]:
         """Total detector loss over all layers, the last layer's unweighted losses (for
         logging) and the last layer's matches (the caption loss uses them)."""
-        t = layers[-1].masks.shape[2]
-        points = [sample_points(t, self.cfg.num_points, generator=generator) for _ in targets]
-        total = layers[-1].masks.sum() * 0.0
+        t = targets[0].box_valid.shape[1] if targets else 1
+        # Matching points: per frame; the official matcher uses one set for every frame.
+        points = [sample_points(1, self.cfg.num_points, generator=generator).expand(t, -1, -1) if self.cfg.official
+                  else sample_points(t, self.cfg.num_points, generator=generator) for _ in targets]
+        total = layers[-1].class_logits.sum() * 0.0
         for layer in layers:
             matches = self.match(layer, targets, points)
             losses = self.layer_losses(layer, targets, points, matches, generator=generator)

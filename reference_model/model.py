@@ -266,14 +266,38 @@ class MaskCaptioner(nn.Module):
                           scores=clip_score(class_logits, last.objectness), clips=clips,
                           features=features, levels=levels, mask_features=mask_features)
 
-    def caption_inputs(self, out: ClipOutput, batch_index: torch.Tensor,
-                       query_index: torch.Tensor) -> torch.Tensor:
-        """Q-Former outputs for the selected (batch element, query) pairs."""
-        queries = out.queries if self.cfg.caption_query == "normalised" else out.raw_queries
+    def caption_inputs(self, out: ClipOutput, batch_index: torch.Tensor, query_index: torch.Tensor, *,
+                       normalised: bool | None = None) -> torch.Tensor:
+        """Q-Former outputs for the selected (batch element, query) pairs, from the decoder's
+        output after its final LayerNorm (``normalised``) or before it; by default as
+        ``caption_query`` says (official models: before it, as their clip-level training)."""
+        if normalised is None:
+            normalised = self.cfg.caption_query == "normalised" and not self.cfg.official
+        if self.cfg.official:
+            return self._official_caption_inputs(out, batch_index, query_index, normalised=normalised)
+        queries = out.queries if normalised else out.raw_queries
         masks = out.layers[-1].masks[batch_index, query_index].detach()
         used, position = torch.unique(batch_index, return_inverse=True)
         features = self.caption_head.image_features(out.clips[used])[position]
         return self.caption_head.encode(queries[batch_index, query_index], masks, features)
+
+    def _official_caption_inputs(self, out: ClipOutput, batch_index: torch.Tensor, query_index: torch.Tensor, *,
+                                 normalised: bool) -> torch.Tensor:
+        """Official training (``Blip2OPTVideo.forward``): each clip is read at one random
+        frame, shared by its objects; an object's Q-Former reads that frame's EVA features
+        through its predicted box or mask there (detached)."""
+        queries = out.queries if normalised else out.raw_queries
+        last = out.layers[-1]
+        regions = (last.boxes if self.cfg.mode == "box" else last.masks).detach()
+        frames: dict[int, tuple[int, torch.Tensor]] = {}
+        encoded = []
+        for b, q in zip(batch_index.tolist(), query_index.tolist()):
+            if b not in frames:
+                frame = int(torch.randint(0, out.clips.shape[1], (1,)))
+                frames[b] = (frame, self.caption_head.image_features(out.clips[b, frame])[1])
+            frame, features = frames[b]
+            encoded.append(self.caption_head.encode(features, regions[b, q, frame], queries[b, q]))
+        return torch.cat(encoded)
 
     def video_caption_loss(self, out: ClipOutput, targets: list[ClipTargets],
                            matches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor | None:
@@ -295,7 +319,8 @@ class MaskCaptioner(nn.Module):
         flat = [pair for track in pairs for pair in pairs[track]]
         b_idx = torch.tensor([b for b, _ in flat], device=device)
         q_idx = torch.tensor([q for _, q in flat], device=device)
-        encoded = self.caption_inputs(out, b_idx, q_idx)
+        # Official video-level training reads the normalised queries, as its inference.
+        encoded = self.caption_inputs(out, b_idx, q_idx, normalised=True if self.cfg.official else None)
         scores = out.scores[b_idx, q_idx].detach().float().cpu()
         prefixes, start = [], 0
         for track in pairs:

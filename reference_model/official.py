@@ -71,6 +71,21 @@ def preprocess(frames: np.ndarray, *, short_edge: int, max_size: int) -> tuple[t
     return F.pad(x, (0, wp - w, 0, hp - h)), (h, w)
 
 
+def normalise_clips(clips: torch.Tensor, pixel_valid: torch.Tensor) -> torch.Tensor:
+    """Training clips (B, T, 3, H, W) in [0, 1], zero-padded, -> the official models' input:
+    normalised on the 0-255 scale, padding 0 after normalisation as :func:`preprocess`;
+    ``pixel_valid`` (B, H, W) marks each clip's own pixels.
+
+    Example:
+        >>> x = normalise_clips(torch.ones(1, 1, 3, 2, 2), torch.tensor([[[True, False], [True, False]]]))
+        >>> [round(v, 3) for v in x[0, 0, 0, 0].tolist()]
+        [2.249, 0.0]
+    """
+    mean = torch.tensor(PIXEL_MEAN, device=clips.device).view(3, 1, 1)
+    std = torch.tensor(PIXEL_STD, device=clips.device).view(3, 1, 1)
+    return (clips * 255 - mean) / std * pixel_valid[:, None, None].to(clips.dtype)
+
+
 def clip_ranges(num_frames: int, clip_len: int) -> list[tuple[int, int]]:
     """[start, end) of each clip; the last clip is shorter when clip_len does not divide."""
     return [(i * clip_len, min((i + 1) * clip_len, num_frames)) for i in range(math.ceil(num_frames / clip_len))]

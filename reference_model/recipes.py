@@ -267,7 +267,8 @@ def run_recipe(name: str, *, data: Mapping[str, str], out: str | Path, config_na
     if fixed:
         raise ValueError(f"the recipe sets {fixed}; options may change the other TrainOptions fields")
     batches = _per_process_batches(recipe, options.get("accumulate", 1))
-    init_path, init_head = _init_checkpoint(recipe, init, config_name)
+    init_path, init_config = _init_checkpoint(recipe, init, config_name)
+    init_head = None if init_config is None else init_config.class_head
     # A fine-tuning run keeps its --init checkpoint's head unless told otherwise.
     class_head = class_head or init_head or recipe.class_head
     if class_head not in ("zero_shot", "linear"):
@@ -275,7 +276,11 @@ def run_recipe(name: str, *, data: Mapping[str, str], out: str | Path, config_na
     if init_head not in (None, class_head):
         raise InputError(f"the checkpoint has a {init_head} class head, not {class_head}: run the recipe "
                          f"with --class-head {init_head}", source=str(init_path), field="init")
-    config = get_config(config_name, dataset=recipe.dataset, class_head=class_head)
+    if init_config is not None and init_config.official:
+        # Fine-tuning a released architecture: its own configuration, not --config.
+        config, config_name = init_config, init_config.name
+    else:
+        config = get_config(config_name, dataset=recipe.dataset, class_head=class_head)
     features = _feature_specs(recipe, clip_features, class_head == "zero_shot")
     out = Path(out)
     # Under torchrun every process runs the recipe; the first one writes the run's records.
@@ -366,10 +371,10 @@ def _feature_specs(recipe: Recipe, clip_features: Mapping[str, str] | None, zero
 
 
 def _init_checkpoint(recipe: Recipe, init: str | Path | None,
-                     config_name: str) -> tuple[Path, str] | tuple[None, None]:
-    """The ``checkpoint.pt`` behind ``init`` (a file, or a run folder holding one), checked
-    to be a training checkpoint of ``config_name``, and its class head; (None, None) when no
-    ``init`` is given."""
+                     config_name: str) -> tuple[Path, ModelConfig] | tuple[None, None]:
+    """The checkpoint behind ``init`` and its configuration: a ``convert-official`` folder,
+    or a ``checkpoint.pt`` (a file, or a run folder holding one) of ``config_name`` or of an
+    official configuration (fine-tuned here); (None, None) when no ``init`` is given."""
     if init is None:
         if recipe.needs_init:
             raise InputError(f"recipe {recipe.name!r} fine-tunes a trained model: give --init CHECKPOINT "
@@ -379,9 +384,12 @@ def _init_checkpoint(recipe: Recipe, init: str | Path | None,
     path = Path(init)
     if path.is_dir():
         if (path / "config.json").is_file():
-            # A convert-official folder holds the official modules, which only run inference.
-            raise InputError("a converted official checkpoint cannot be trained yet: give the checkpoint.pt "
-                             "of a run of this package", source=str(path), field="init")
+            try:
+                converted = ModelConfig.from_dict(json.loads((path / "config.json").read_text(encoding="utf-8")))
+            except (ValueError, TypeError) as exc:
+                raise InputError(f"not a convert-official config.json: {exc}", source=str(path / "config.json"),
+                                 field="init") from None
+            return path, converted
         path = path / "checkpoint.pt"
     if not path.is_file():
         raise InputError("no such checkpoint", source=str(path), field="init")
@@ -392,10 +400,11 @@ def _init_checkpoint(recipe: Recipe, init: str | Path | None,
     trained_with = ckpt.get("config", {}).get("name") if isinstance(ckpt, dict) else None
     if trained_with is None:
         raise InputError("not a training checkpoint of this package (no 'config')", source=str(path), field="init")
-    if trained_with != config_name:
+    config = ModelConfig.from_dict(ckpt["config"])
+    if trained_with != config_name and not config.official:
         raise InputError(f"the checkpoint was trained with config {trained_with!r}: give --config {trained_with}",
                          source=str(path), field="init")
-    return path, ckpt["config"].get("class_head", "linear")
+    return path, config
 
 
 def _check_run_record(out: Path, record: dict[str, Any], *, resume: bool, write: bool) -> None:

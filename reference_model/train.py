@@ -38,6 +38,7 @@ from reference_model.data import (
 )
 from reference_model.matcher import ClipTargets, SetCriterion
 from reference_model.model import MaskCaptioner
+from reference_model.official import normalise_clips
 from reference_model.tokenizer import load_tokenizer, train_word_tokenizer
 
 STAGES = ("detector", "caption", "end2end")
@@ -127,13 +128,13 @@ def build_model(config: ModelConfig, tokenizer, *, backbone_path: str | None = N
     return model
 
 
-def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu"):
+def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu", **overrides: Any):
     """Rebuild (model, tokenizer, checkpoint dict) from ``checkpoint.pt`` and the tokenizer
-    folder saved next to it."""
+    folder saved next to it; ``overrides`` change inference fields of its configuration."""
     path = Path(path)
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
     tokenizer = load_tokenizer(path.parent / "tokenizer")
-    model = build_model(ModelConfig.from_dict(ckpt["config"]), tokenizer)
+    model = build_model(ModelConfig.from_dict({**ckpt["config"], **overrides}), tokenizer)
     model.load_state_dict(ckpt["model"])
     return model, tokenizer, ckpt
 
@@ -141,7 +142,8 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
 def _param_groups(model: MaskCaptioner, opts: TrainOptions) -> list[dict]:
     if opts.stage == "caption":
         return [{"params": [p for p in model.caption_head.parameters() if p.requires_grad], "lr": opts.lr}]
-    backbone = {id(p) for p in model.pixel_decoder.module.encoder.parameters()}
+    encoder = model.pixel_decoder.backbone if model.cfg.official else model.pixel_decoder.module.encoder
+    backbone = {id(p) for p in encoder.parameters()}
     params = [p for p in model.parameters() if p.requires_grad]
     if opts.stage == "detector":
         head = {id(p) for p in model.caption_head.parameters()}
@@ -209,7 +211,19 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
         model, tokenizer, state = load_checkpoint(ckpt_path)
         config, previous = model.cfg, state
     else:
-        if init_checkpoint:
+        if init_checkpoint and is_converted(init_checkpoint):
+            model, tokenizer = load_converted_for_training(init_checkpoint)
+            config = model.cfg
+            if config.class_head == "zero_shot" and (class_embeddings or clip_model):
+                model.set_class_embeddings(embed())
+                config, new_vocabulary = model.cfg, True
+            elif config.num_classes != len(categories):
+                hint = (" (give their embeddings, --class-embeddings or --clip-model, to fine-tune its zero-shot "
+                        "head on them)" if config.class_head == "zero_shot" else "")
+                raise InputError(f"the converted {config.name!r} checkpoint classifies {config.num_classes} "
+                                 f"categories, the data has {len(categories)}{hint}", source=sources[0].name,
+                                 field="categories")
+        elif init_checkpoint:
             model, tokenizer, previous = load_checkpoint(init_checkpoint)
             config = model.cfg
             if config.class_head == "zero_shot" and (class_embeddings or clip_model):
@@ -231,6 +245,10 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
         raise InputError(f"the categories {categories} differ from the checkpoint's "
                          f"{previous['category_ids']}{hint}", source=sources[0].name, field="categories")
     features = _feature_files(config, clip_features, class_embeddings, clip_model, specs)
+    if config.official:
+        # The official caption head: OPT frozen (as the official training), EVA as configured.
+        model.caption_head.lm.requires_grad_(not config.freeze_lm)
+        model.caption_head.vision.requires_grad_(not config.freeze_caption_vision)
     model.to(device)
     if opts.stage == "caption":
         for p in model.detector_parameters():
@@ -238,7 +256,8 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
 
     clip_sets = [
         ClipDataset(source=source, clip_len=config.clip_len_train, short_edge=config.short_edge,
-                    category_ids=categories, tokenize=_Tokenize(tokenizer),
+                    category_ids=categories, tokenize=_Tokenize(tokenizer, official=config.official,
+                                                                max_tokens=config.max_caption_tokens),
                     short_edges=opts.short_edges, max_size=opts.max_size, augment=opts.augment,
                     skip_broken=opts.skip_broken, clip_features=feature_file)
         for source, feature_file in zip(sources, features)]
@@ -291,6 +310,8 @@ def train(*, config: ModelConfig, data: str | list[str], out: str | Path, opts: 
         # A frozen detector also keeps its normalisation statistics.
         model.eval()
         model.caption_head.train()
+    if config.official:
+        model.caption_head.lm.eval()  # the official OPT runs in eval mode (no dropout)
     batches = iter(loader)
     if state is not None and "rng" in state:
         # Dropout and friends continue as if never stopped (restored after the loader drew
@@ -452,6 +473,9 @@ class TrainingStep(torch.nn.Module):
         self.criterion = SetCriterion(config=model.cfg, class_weights=class_weights)
 
     def forward(self, clips: torch.Tensor, targets: list[ClipTargets]) -> tuple[torch.Tensor, dict[str, float]]:
+        if self.model.cfg.official:
+            valid = torch.stack([t.pixel_valid for t in targets]).to(clips.device)
+            clips = normalise_clips(clips, valid)
         features = None
         if self.model.cfg.class_head == "zero_shot":
             features = torch.stack([t.clip_features for t in targets]).to(clips.device)
@@ -477,11 +501,35 @@ def _to_device(targets: ClipTargets, device: torch.device) -> ClipTargets:
 
 
 class _Tokenize:
-    """Caption -> token ids without special tokens; a class, not a lambda, so that loader
-    worker processes can receive it."""
+    """Caption -> token ids; a class, not a lambda, so that loader worker processes can
+    receive it. Ours: no special tokens (the caption head adds BOS and EOS). Official: as
+    the official training tokenises, ``caption + "\\n"`` with OPT's BOS, at most
+    ``max_tokens`` ids (the "\\n" may be cut)."""
 
-    def __init__(self, tokenizer) -> None:
+    def __init__(self, tokenizer, *, official: bool = False, max_tokens: int = 32) -> None:
         self.tokenizer = tokenizer
+        self.official = official
+        self.max_tokens = max_tokens
 
     def __call__(self, text: str) -> list[int]:
+        if self.official:
+            return self.tokenizer(text + "\n", truncation=True, max_length=self.max_tokens)["input_ids"]
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def is_converted(path: str | Path) -> bool:
+    """Whether ``path`` is a ``convert-official`` folder (config.json + model.pt)."""
+    return Path(path).is_dir() and (Path(path) / "config.json").is_file()
+
+
+def load_converted_for_training(folder: str | Path):
+    """(model, tokenizer) of a ``convert-official`` folder, to fine-tune: float32 weights
+    and the OPT tokenizer the folder holds (``convert-official --tokenizer``)."""
+    from reference_model.convert import load_converted
+
+    if not (Path(folder) / "tokenizer").is_dir():
+        raise InputError("a converted checkpoint trains with its OPT tokenizer: convert it with --tokenizer "
+                         "(facebook/opt-2.7b's tokenizer folder)", source=str(folder), field="tokenizer")
+    model = load_converted(folder)
+    model.float()
+    return model, load_tokenizer(Path(folder) / "tokenizer")

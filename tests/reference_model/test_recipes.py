@@ -154,7 +154,7 @@ def test_errors_name_what_is_missing(lvvis_run, tmp_path):
     converted = tmp_path / "converted"
     converted.mkdir()
     (converted / "config.json").write_text("{}")
-    with pytest.raises(InputError, match="converted official"):
+    with pytest.raises(InputError, match="not a convert-official config.json"):
         run_recipe("vln-finetune", data={"vln": SPEC.format(1)}, out=tmp_path, init=converted, **FAST)
     with pytest.raises(InputError, match="--config tiny"):
         run_recipe("vln-finetune", data={"vln": SPEC.format(1)}, out=tmp_path, init=pretrained,

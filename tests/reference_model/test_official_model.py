@@ -246,3 +246,41 @@ def test_a_vln_like_bundle_takes_the_general_path(golden_root: Path, tmp_path: P
     assert all(len(ids) > 0 for ids in result.caption_ids if ids)
     # Hysteresis: every kept track has an active run (score >= 0.9 somewhere).
     assert all(max(scores) >= 0.9 for scores in result.scores_per_frame)
+
+
+def test_a_converted_checkpoint_fine_tuned_at_learning_rate_0_keeps_the_golden_result(golden_bundle: Path,
+                                                                                        tmp_path: Path):
+    """train --init CONVERTED -> checkpoint.pt -> predict goes through the official modules
+    unchanged: one training step at learning rate 0 (losses, backward, optimiser, checkpoint,
+    reload in float32) still gives the official code's captions and scores."""
+    bundle_config = json.loads((golden_bundle / "config.json").read_text())
+    checkpoint = tmp_path / "ckpt.pth"
+    torch.save(torch.load(golden_bundle / "state_dict.pt", weights_only=True), checkpoint)
+    convert_official(checkpoint, config=config_from_bundle(bundle_config), out=tmp_path / "converted")
+    _word_tokenizer(tmp_path / "converted" / "tokenizer", 50272)
+    video, gt = _frames_folder(golden_bundle, tmp_path / "data")
+    # Training data: the same frames with one captioned object.
+    height, width = video.shape[1:3]
+    train = {**gt, "annotations": [
+        {"id": i + 1, "image_id": im["id"], "track_id": 1, "category_id": 1, "caption": "w5 w6 w7",
+         "bbox": [width / 4, height / 4, width / 2, height / 2]} for i, im in enumerate(gt["images"])]}
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "gt.json").write_text(json.dumps(train))
+    (tmp_path / "train" / "JPEGImages").symlink_to(tmp_path / "data" / "JPEGImages")
+    inputs = torch.load(golden_bundle / "input.pt", weights_only=True)
+    from reference_model.clip_features import save_feature_file
+
+    save_feature_file(tmp_path / "clip.pkl", {im["file_name"]: f[None] for im, f in
+                                              zip(gt["images"], inputs["clip_image_features"])})
+    assert main(["train", "--init", str(tmp_path / "converted"), "--data", str(tmp_path / "train"),
+                 "--clip-features", str(tmp_path / "clip.pkl"), "--stage", "end2end", "--steps", "1",
+                 "--batch-size", "1", "--lr", "0", "--out", str(tmp_path / "run")]) == 0
+    logged = json.loads((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()[-1])
+    assert "lm" in logged and all(np.isfinite(v) for v in logged.values())
+    assert main(["predict", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--data",
+                 str(tmp_path / "data"), "--clip-features", str(tmp_path / "clip.pkl"), "--out",
+                 str(tmp_path / "preds.json"), "--results-json", str(tmp_path / "results.json"), "--cpu"]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())[0]
+    golden = json.loads((golden_bundle / "results.json").read_text())
+    assert results["pred_caption_ids"] == golden["pred_caption_ids"]
+    np.testing.assert_allclose(results["pred_scores"], golden["pred_scores"], rtol=1e-4, atol=1e-5)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from benchmark.captions.meteor15.align import Synonyms, Words, align
-from benchmark.captions.meteor15.normalize import tokens
+from benchmark.captions.meteor15.normalize import java_trim, tokens
 from benchmark.captions.meteor15.paraphrase import ParaphraseTable, cached_table
 from benchmark.captions.meteor15.resources import english_prefixes, function_words, read_jar_text
 from benchmark.captions.meteor15.score import Stats, segment_score
@@ -28,15 +28,6 @@ from benchmark.captions.meteor15.score import Stats, segment_score
 __all__ = ["PythonMeteor", "pair_stats"]
 
 _FIELDS = re.compile(r"\|\|\|")
-
-
-def _java_trim(text: str) -> str:
-    start, end = 0, len(text)
-    while start < end and text[start] <= " ":
-        start += 1
-    while end > start and text[end - 1] <= " ":
-        end -= 1
-    return text[start:end]
 
 
 def pair_stats(test: Words, ref: Words, *, paraphrases: ParaphraseTable | None,
@@ -101,7 +92,7 @@ class PythonMeteor:
         fields = _FIELDS.split(f"SCORE ||| {replace_line_breaks(ref)} ||| {hyp}")
         while fields and fields[-1] == "":  # Java's split drops trailing empty fields
             fields.pop()
-        fields = [_java_trim(f) for f in fields]
+        fields = [java_trim(f) for f in fields]
         test = self.words(fields[-1])
         best = -1.0
         for reference in fields[1:-1]:

@@ -68,7 +68,7 @@ def parse_prefixes(text: str) -> dict[str, int]:
     return prefixes
 
 
-def _java_trim(text: str) -> str:
+def java_trim(text: str) -> str:
     """Java's ``String.trim``: every character up to U+0020 at either end."""
     start, end = 0, len(text)
     while start < end and text[start] <= " ":
@@ -118,7 +118,7 @@ def normalize(line: str, prefixes: Mapping[str, int]) -> str:
     while "DOTDOTMULTI" in s:
         s = s.replace("DOTDOTMULTI", "DOTMULTI.")
     s = s.replace("DOTMULTI", ".")
-    return _java_trim(_WIDE_SPACES.sub(" ", s))
+    return java_trim(_WIDE_SPACES.sub(" ", s))
 
 
 def tokens(line: str, prefixes: Mapping[str, int] | None = None) -> list[str]:

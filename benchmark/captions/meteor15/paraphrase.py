@@ -64,7 +64,7 @@ def token_hash(token: str) -> int:
 
 def _phrase_keys(tokens: np.ndarray, offsets: np.ndarray, multiplier: int = _MULTIPLIER) -> np.ndarray:
     """One 64-bit key per phrase of token ids (flat ``tokens`` cut at ``offsets``): the
-    polynomial of the ids + 1, modulo 2**64, as :func:`_span_key`."""
+    polynomial of the ids + 1, modulo 2**64, as :func:`_spans` computes it."""
     lengths = np.diff(offsets).astype(np.int64)
     keys = np.zeros(len(lengths), dtype=np.uint64)
     with np.errstate(over="ignore"):
@@ -73,13 +73,6 @@ def _phrase_keys(tokens: np.ndarray, offsets: np.ndarray, multiplier: int = _MUL
             ids = tokens[offsets[:-1][live] + depth].astype(np.uint64) + np.uint64(1)
             keys[live] = keys[live] * np.uint64(multiplier) + ids
     return keys
-
-
-def _span_key(ids: Sequence[int]) -> int:
-    key = 0
-    for i in ids:
-        key = (key * _MULTIPLIER + i + 1) & _MASK
-    return key
 
 
 class ParaphraseTable:
@@ -174,22 +167,15 @@ class ParaphraseTable:
 
     def phrases_of(self, ids: Sequence[int]) -> list[tuple[int, int, np.ndarray]]:
         """:meth:`phrases_from` of every start, in one lookup: (start, depth, records)."""
-        spans, keys = [], []
-        for start in range(len(ids)):
-            key = 0
-            for depth in range(1, min(MAX_PHRASE, len(ids) - start) + 1):
-                if ids[start + depth - 1] < 0:
-                    break
-                key = (key * _MULTIPLIER + ids[start + depth - 1] + 1) & _MASK
-                spans.append((start, depth))
-                keys.append(key)
+        spans = list(_spans(ids))
+        keys = [key for _, _, key in spans]
         if not keys:
             return []
         wanted = np.array(keys, dtype=np.uint64)
         lo = np.searchsorted(self.first_sorted_keys, wanted, side="left").tolist()
         hi = np.searchsorted(self.first_sorted_keys, wanted, side="right").tolist()
         found = []
-        for (start, depth), a, b in zip(spans, lo, hi):
+        for (start, depth, _), a, b in zip(spans, lo, hi):
             # Keys are unique per phrase (checked at conversion): one record shows the span.
             if a < b and self._phrase(0, int(self.first_sorted_records[a])) == list(ids[start:start + depth]):
                 found.append((start, depth, np.asarray(self.first_sorted_records[a:b]).astype(np.int64)))
@@ -209,16 +195,22 @@ def _check_no_collision(keys: np.ndarray, check: np.ndarray) -> None:
         raise ValueError("two paraphrase-table phrases share a 64-bit key")
 
 
-def _span_starts(ids: Sequence[int]) -> dict[int, list[int]]:
-    """Key of every span (up to 7 tokens of known ids) -> its start positions, ascending."""
-    starts: dict[int, list[int]] = {}
-    for i in range(len(ids)):
+def _spans(ids: Sequence[int]) -> Iterator[tuple[int, int, int]]:
+    """(start, length, key) of every span of up to 7 known tokens, by start then length."""
+    for start in range(len(ids)):
         key = 0
-        for depth in range(1, min(MAX_PHRASE, len(ids) - i) + 1):
-            if ids[i + depth - 1] < 0:
+        for depth in range(1, min(MAX_PHRASE, len(ids) - start) + 1):
+            if ids[start + depth - 1] < 0:
                 break
-            key = (key * _MULTIPLIER + ids[i + depth - 1] + 1) & _MASK
-            starts.setdefault(key, []).append(i)
+            key = (key * _MULTIPLIER + ids[start + depth - 1] + 1) & _MASK
+            yield start, depth, key
+
+
+def _span_starts(ids: Sequence[int]) -> dict[int, list[int]]:
+    """Key of every span -> its start positions, ascending."""
+    starts: dict[int, list[int]] = {}
+    for start, _, key in _spans(ids):
+        starts.setdefault(key, []).append(start)
     return starts
 
 

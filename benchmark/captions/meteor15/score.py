@@ -5,11 +5,11 @@ them, as the jar's ``MeteorScorer.computeMetrics`` evaluates them for English ra
 Java's division (x / 0 is infinite, 0 / 0 is NaN; a NaN score is 0).
 
 Example:
-    >>> stats = Stats(test_length=2, ref_length=2, test_function=1, ref_function=1,
-    ...               test_content=(0, 0, 0, 0), ref_content=(0, 0, 0, 0),
-    ...               test_function_matched=(1, 0, 0, 0), ref_function_matched=(1, 0, 0, 0),
+    >>> stats = Stats(test_length=2, ref_length=2, test_function=0, ref_function=0,  # "x y" vs "x z"
+    ...               test_content=(1, 0, 0, 0), ref_content=(1, 0, 0, 0),
+    ...               test_function_matched=(0, 0, 0, 0), ref_function_matched=(0, 0, 0, 0),
     ...               chunks=1, test_word_matches=1, ref_word_matches=1)
-    >>> segment_score(stats)
+    >>> segment_score(stats)  # the jar's EVAL of "2 2 0 0 1 1 0 0 ... 1 1 1"
     0.2
 """
 

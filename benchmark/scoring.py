@@ -83,6 +83,8 @@ class ChotaResult:
         official: True when CapA/CHOTA use exactly the official CIDEr + METEOR + SPICE.
         protocol, iou, score_threshold: the settings that produced these numbers.
         warnings: what was noticed about the input (e.g. captions with line breaks).
+        meteor_engine: which METEOR computed CapA-meteor ("python" or "java"; None without
+            METEOR). Both give the same scores.
     """
 
     alphas: np.ndarray
@@ -95,6 +97,7 @@ class ChotaResult:
     iou: str
     score_threshold: float
     warnings: list[str] = field(default_factory=list)
+    meteor_engine: str | None = None
 
     def to_dict(self) -> dict[str, float]:
         """Flat dict of every field, averaged over the alphas (the reference's keys)."""
@@ -149,7 +152,8 @@ class ChotaResult:
         """The settings as a JSON-ready dict (stored next to the scores)."""
         return {"iou": self.iou, "alphas": [float(a) for a in self.alphas],
                 "caption_metrics": list(self.caption_metrics), "official_capa": self.official,
-                "protocol": self.protocol, "score_threshold": self.score_threshold}
+                "protocol": self.protocol, "score_threshold": self.score_threshold,
+                "meteor_engine": self.meteor_engine}
 
     def __repr__(self) -> str:
         values = ", ".join(f"{k}={v:.4f}" for k, v in list(self.to_dict().items())[:6])
@@ -295,6 +299,7 @@ class Chota:
         cache: Any = "default",
         corenlp_dir: str | os.PathLike | None = None,
         java: str = "java",
+        meteor_engine: str = "python",
     ) -> None:
         if iou not in ("box", "mask"):
             raise InputError(f"iou must be 'box' or 'mask', got {iou!r}")
@@ -315,7 +320,8 @@ class Chota:
         self.progress = progress
         self.warnings: list[str] = []
         self._caption_metrics_engine = None
-        self._engine_options = {"cache": cache, "corenlp_dir": corenlp_dir, "java": java}
+        self._engine_options = {"cache": cache, "corenlp_dir": corenlp_dir, "java": java,
+                                "meteor_engine": meteor_engine}
         if "meteor" in self.caption_metrics:
             self._engine().prestart()  # a first run: the JVM starts before anything loads
         self.gt = gt if isinstance(gt, GroundTruth) else load_ground_truth(
@@ -495,7 +501,8 @@ class Chota:
             video_stats=video_stats, caption_metrics=self.caption_metrics,
             official=self.caption_metrics == OFFICIAL_CAPTION_METRICS,
             protocol=self.protocol, iou=self.iou, score_threshold=self.score_threshold,
-            warnings=list(self.warnings))
+            warnings=list(self.warnings),
+            meteor_engine=self._engine_options["meteor_engine"] if "meteor" in self.caption_metrics else None)
         message = self._degenerate_warning(result)
         if message:
             result.warnings.append(message)
@@ -654,7 +661,9 @@ def chota(gt: Source | GroundTruth, pred: Source | Detections, **options: Any) -
     sequence), ``caption_metrics`` (default the official ("cider", "meteor", "spice"); ``()``
     for DetA/AssA/HOTA only), ``score_threshold`` (0.5; kept when score > threshold),
     ``protocol`` ("reference" | "dataset-cider"), ``num_workers``, ``progress``, ``cache``
-    (a path, ``None`` to disable, default the user cache), ``corenlp_dir``, ``java``.
+    (a path, ``None`` to disable, default the user cache), ``corenlp_dir``, ``java``,
+    ``meteor_engine`` ("python", the default, or "java": the same scores, see
+    :mod:`benchmark.captions.meteor15`).
 
     Example:
         >>> result = chota("gt.json", "pred.json", iou="mask", alphas="hota")  # doctest: +SKIP

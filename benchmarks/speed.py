@@ -5,8 +5,11 @@
 Sets (see datasets.py): a VidSTG-val-scale box set (602 videos x 200 frames) and an
 LV-VIS-val-scale mask set (837 videos, 720x1280 RLE). Rows:
 
-* ours, CIDEr + METEOR, from the JSON files, with an empty caption cache (the JVM starts while
-  loading and matching run) and again with the cache filled (re-scoring: no JVM);
+* ours, CIDEr + METEOR, from the JSON files, with an empty caption cache and again with the
+  cache filled (re-scoring known pairs); METEOR in Python (the default), and once with the
+  jar (``meteor_engine="java"``: its JVM starts while loading and matching run);
+* METEOR alone on 3,000 distinct caption pairs of the set, cold: a new process with an empty
+  score cache, in Python and with the jar (JVM start included), scores checked equal;
 * (b) the reference's cost profile (reference_profile.py: per-frame Python loops, one
   pycocoevalcap CIDEr and METEOR call per video and alpha, one METEOR JVM) on the same data;
   with 19 alphas it is timed on the first ``--reference-videos`` videos and scaled to all
@@ -55,6 +58,46 @@ def stop_meteor(meteor) -> None:
         meteor.meteor_p.stdin.close()
         meteor.meteor_p.kill()
         meteor.meteor_p.wait()
+
+
+_METEOR_COLD = """
+import json, sys, time
+start = time.perf_counter()
+import numpy as np
+from benchmark.captions import CaptionMetrics
+pairs = json.loads(open(sys.argv[1]).read())
+with CaptionMetrics(("meteor",), cache=":memory:", meteor_engine=sys.argv[2]) as metrics:
+    scores = metrics.score("meteor", [r for r, _ in pairs], [c for _, c in pairs])
+np.save(sys.argv[3], scores)
+print(time.perf_counter() - start)
+"""
+
+
+def meteor_cold(engine: str, gt: dict, predictions: list, work: Path, n: int = 3000) -> float:
+    """Seconds for a new process to score ``n`` distinct (GT, predicted) caption pairs of a
+    video with ``engine`` and no score cache (imports, data and JVM start included); the two
+    engines' scores must agree."""
+    import subprocess
+
+    pairs_file = work / "meteor_pairs.json"
+    if not pairs_file.exists():
+        video_of = {im["id"]: im["video_id"] for im in gt["images"]}
+        truth: dict[int, set[str]] = {}
+        for ann in gt["annotations"]:
+            if ann.get("caption"):
+                truth.setdefault(video_of[ann["image_id"]], set()).add(ann["caption"])
+        pairs = list(dict.fromkeys((t, p["caption"]) for p in predictions if p.get("caption")
+                                   for t in sorted(truth.get(p["video_id"], ()))))[:n]
+        pairs_file.write_text(json.dumps(pairs))
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", _METEOR_COLD, str(pairs_file), engine, str(work / f"{engine}.npy")],
+                   check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    if engine == "java":
+        python, java = np.load(work / "python.npy"), np.load(work / "java.npy")
+        if not np.allclose(python, java, rtol=0, atol=1e-9):
+            raise SystemExit(f"METEOR engines differ on {int((np.abs(python - java) > 1e-9).sum())} pairs")
+    return seconds
 
 
 def check_same(name: str, ours: dict, theirs: dict, rel: float = 1e-6) -> None:
@@ -155,6 +198,10 @@ def main() -> None:
     cache = work / "scores.sqlite"
 
     t_cold, ours05 = timed(chota, gt_path, pred_path, caption_metrics=caps, cache=cache)
+    t_cold_java, ours_java = timed(chota, gt_path, pred_path, caption_metrics=caps, cache=work / "java.sqlite",
+                                   meteor_engine="java")
+    check_same("METEOR in the jar", ours05.to_dict(), ours_java.to_dict(), rel=1e-9)
+    t_meteor = {engine: meteor_cold(engine, gt, predictions, work) for engine in ("python", "java")}
     t_warm, _ = timed(chota, gt_path, pred_path, caption_metrics=caps, cache=cache)
     t_cold19, ours19 = timed(chota, gt_path, pred_path, caption_metrics=caps, alphas="hota",
                              cache=work / "scores19.sqlite")
@@ -195,7 +242,12 @@ def main() -> None:
           f"scaled from {n_sub} videos: {t_ref19_sub:.1f}s)", flush=True)
 
     rows += [
+        ("METEOR, 3,000 distinct pairs, cold process, Python", t_meteor["python"],
+         f"{t_meteor['java'] / t_meteor['python']:.1f}x"),
+        ("METEOR, 3,000 distinct pairs, cold process, jar (JVM start included)", t_meteor["java"], "1x"),
         ("box CHOTA (CIDEr+METEOR), alpha 0.5, empty cache", t_cold, f"{t_ref05 / t_cold:.1f}x"),
+        ("box CHOTA (CIDEr+METEOR), alpha 0.5, empty cache, METEOR in the jar", t_cold_java,
+         f"{t_ref05 / t_cold_java:.1f}x"),
         ("box CHOTA (CIDEr+METEOR), alpha 0.5, cached pairs", t_warm, f"{t_ref05 / t_warm:.1f}x"),
         ("reference cost profile, alpha 0.5", t_ref05, "1x"),
         ("box CHOTA (CIDEr+METEOR), 19 alphas, empty cache", t_cold19, f"{t_ref19 / t_cold19:.0f}x"),

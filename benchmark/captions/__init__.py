@@ -32,6 +32,7 @@ from benchmark.captions.meteor import (
     meteor_metric_id,
     replace_line_breaks,
 )
+from benchmark.captions.meteor15 import PythonMeteor, python_meteor_metric_id
 from benchmark.captions.spice import SpiceScorer, fetch_spice
 from benchmark.errors import InputError
 
@@ -40,7 +41,9 @@ __all__ = [
     "CaptionMetrics",
     "CaptionScorerError",
     "CiderD",
+    "METEOR_ENGINES",
     "MeteorScorer",
+    "PythonMeteor",
     "PairScoreCache",
     "SpiceScorer",
     "cider_d",
@@ -50,6 +53,9 @@ __all__ = [
 ]
 
 METRICS: tuple[str, ...] = ("cider", "meteor", "spice")
+# METEOR engines: "python" (benchmark.captions.meteor15, equal to the jar's scores, no Java)
+# or "java" (the jar itself).
+METEOR_ENGINES: tuple[str, ...] = ("python", "java")
 _JVM_METRICS = ("meteor", "spice")
 
 
@@ -67,7 +73,12 @@ class CaptionMetrics:
         cache: PairScoreCache | str | os.PathLike[str] | None = None,
         corenlp_dir: str | os.PathLike[str] | None = None,
         java: str = "java",
+        meteor_engine: str = "python",
     ) -> None:
+        if meteor_engine not in METEOR_ENGINES:
+            raise InputError(f"meteor_engine must be one of {', '.join(METEOR_ENGINES)}, not {meteor_engine!r}",
+                             field="meteor_engine")
+        self.meteor_engine = meteor_engine
         unknown = [m for m in metrics if m not in METRICS]
         if unknown:
             raise InputError(
@@ -80,7 +91,7 @@ class CaptionMetrics:
         self._own_cache = not isinstance(cache, PairScoreCache)
         self.cache = PairScoreCache(cache) if self._own_cache else cache
         self._cider = CiderD()
-        self._meteor: MeteorScorer | None = None
+        self._meteor: MeteorScorer | PythonMeteor | None = None
         self._spice: SpiceScorer | None = None
         self._spice_job: threading.Thread | None = None
         self._spice_error: BaseException | None = None
@@ -95,7 +106,11 @@ class CaptionMetrics:
     def metric_id(self, metric: str) -> str:
         """The cache key prefix of a JVM metric (its jar hash and flags)."""
         if metric == "meteor":
-            return self._meteor.metric_id if self._meteor else meteor_metric_id(default_meteor_jar())
+            if self._meteor is not None:
+                return self._meteor.metric_id
+            if self.meteor_engine == "python":
+                return python_meteor_metric_id()
+            return meteor_metric_id(default_meteor_jar())
         return self._spice_scorer().metric_id
 
     def prestart(self, references: Iterable[str] | None = None) -> None:
@@ -177,10 +192,10 @@ class CaptionMetrics:
             if error is not None:
                 raise error
 
-    def _meteor_scorer(self) -> MeteorScorer:
+    def _meteor_scorer(self) -> MeteorScorer | PythonMeteor:
         with self._lock:
             if self._meteor is None:
-                self._meteor = MeteorScorer(java=self._java)
+                self._meteor = PythonMeteor() if self.meteor_engine == "python" else MeteorScorer(java=self._java)
             return self._meteor
 
     def _spice_scorer(self) -> SpiceScorer:

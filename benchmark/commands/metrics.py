@@ -120,7 +120,7 @@ def _run_vocap(args: argparse.Namespace) -> int:
     from benchmark.metrics.vocap import vocap
 
     res = vocap(args.gt, args.pred, caption_metrics=tuple(args.caption_metrics),
-                masks=not args.no_masks, tokenize=args.tokenize,
+                masks=not args.no_masks, tokenize=args.tokenize, meteor_engine=args.meteor_engine,
                 skip_first_and_last=not args.all_frames, progress=show_progress(args.quiet))
     return _emit(args, title=f"VoCap object captioning: {Path(args.pred).name}", summary=res.summary,
                  table=res.per_object,
@@ -192,6 +192,8 @@ def register(subparsers) -> None:
     p.add_argument("--caption-metrics", nargs="+", default=["cider"],
                    choices=("cider", "meteor", "spice"), help="default: cider (as published)")
     p.add_argument("--tokenize", action="store_true", help="PTB-tokenize first (needs Java)")
+    p.add_argument("--meteor-engine", choices=("python", "java"), default="python",
+                   help="METEOR 1.5 in Python (default; the jar's scores) or the jar itself")
     p.add_argument("--no-masks", action="store_true", help="skip J&F")
     p.add_argument("--all-frames", action="store_true", help="J&F on every frame")
     _add_outputs(p, "per-object")

@@ -83,7 +83,10 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corenlp-dir", default=None,
                         help="folder with the Stanford CoreNLP 3.6.0 jars for SPICE "
                              "(or set BENCHMARK_CORENLP_DIR; `benchmark fetch-spice` downloads)")
-    parser.add_argument("--java", default="java", help="Java executable for METEOR/SPICE")
+    parser.add_argument("--meteor-engine", choices=("python", "java"), default="python",
+                        help="METEOR 1.5 in Python (default: the jar's scores, no Java needed) or "
+                             "the jar itself")
+    parser.add_argument("--java", default="java", help="Java executable for SPICE (and --meteor-engine java)")
 
 
 def scoring_options(args: argparse.Namespace) -> dict:
@@ -94,7 +97,7 @@ def scoring_options(args: argparse.Namespace) -> dict:
     return dict(iou=args.iou, alphas=alphas, caption_metrics=metrics,
                 score_threshold=args.score_threshold, protocol=args.protocol,
                 num_workers=args.workers, cache=None if args.cache == "none" else args.cache,
-                corenlp_dir=args.corenlp_dir, java=args.java)
+                corenlp_dir=args.corenlp_dir, java=args.java, meteor_engine=args.meteor_engine)
 
 
 def register(subparsers) -> None:

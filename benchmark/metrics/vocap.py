@@ -103,11 +103,13 @@ class VocapResult:
 
 def vocap(gt: Any, pred: Any, *, caption_metrics: Sequence[str] = ("cider",),
           masks: bool = True, tokenize: bool = False, skip_first_and_last: bool = True,
-          progress: bool = False) -> VocapResult:
+          progress: bool = False, meteor_engine: str = "python") -> VocapResult:
     """Object captioning (multi-reference) and, with ``masks``, masklet J&F.
 
     A GT object without a prediction scores 0 on every caption metric (its caption is "").
-    Objects without references are left out of the caption scores.
+    Objects without references are left out of the caption scores. METEOR is computed by
+    ``meteor_engine``: "python" (:mod:`benchmark.captions.meteor15`, no Java) or "java"
+    (pycocoevalcap's jar); their scores are the same.
 
     Example:
         >>> vocap("sav_val.json", "vocap_preds.json").summary["CIDEr"]   # doctest: +SKIP
@@ -115,6 +117,8 @@ def vocap(gt: Any, pred: Any, *, caption_metrics: Sequence[str] = ("cider",),
     unknown = set(caption_metrics) - set(CAPTION_METRICS)
     if unknown:
         raise ValueError(f"unknown caption metrics {sorted(unknown)}; use {CAPTION_METRICS}")
+    if meteor_engine not in ("python", "java"):
+        raise ValueError(f"meteor_engine must be 'python' or 'java', not {meteor_engine!r}")
     gts = gt if isinstance(gt, TrackSet) else load_tracks(gt, role="gt")
     preds = pred if isinstance(pred, TrackSet) else load_tracks(pred, role="pred", gt=gts)
     answers: dict[tuple[int, Any], str] = {}
@@ -139,6 +143,12 @@ def vocap(gt: Any, pred: Any, *, caption_metrics: Sequence[str] = ("cider",),
             per_metric[metric] = {}
         elif metric == "cider":
             per_metric[metric] = multi_reference_cider(refs, cands)
+        elif metric == "meteor" and meteor_engine == "python":
+            from benchmark.captions.meteor15 import PythonMeteor
+
+            keys = list(refs)
+            scores = PythonMeteor().score([list(refs[k]) for k in keys], [cands[k] for k in keys])
+            per_metric[metric] = {k: float(v) for k, v in zip(keys, scores)}
         else:
             per_metric[metric] = _pycocoevalcap_scores(metric, refs, cands)
     rows = [{"video_id": k[0], "track_id": k[1], "references": len(refs[k]),

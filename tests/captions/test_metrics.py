@@ -33,7 +33,7 @@ def test_cider_through_the_facade_matches_cider_d():
 def test_cached_pairs_need_no_jvm():
     cache = PairScoreCache(":memory:")
     # java is missing on purpose: if a JVM were needed, this would raise ToolMissingError.
-    metrics = CaptionMetrics(("meteor",), cache=cache, java="/no/such/java")
+    metrics = CaptionMetrics(("meteor",), cache=cache, java="/no/such/java", meteor_engine="java")
     metric_id = metrics.metric_id("meteor")
     cache.put_many(metric_id, [("a dog", "a cat"), ("x", "y")], [0.25, 0.5])
     metrics.prepare([("a dog", "a cat"), ("x", "y")])
@@ -48,6 +48,22 @@ def test_cached_pairs_need_no_jvm():
     with pytest.raises(ToolMissingError, match="METEOR needs Java"):
         metrics.prepare([("new", "pair"), ("other", "one")])
     metrics.close()
+    cache.close()
+
+
+def test_python_meteor_needs_no_java_and_keeps_its_own_cache_entries():
+    cache = PairScoreCache(":memory:")
+    with CaptionMetrics(("meteor",), cache=cache, java="/no/such/java") as metrics:
+        assert metrics.meteor_engine == "python"
+        metrics.prepare([("a man rides a horse", "a man riding a horse")])
+        got = metrics.score("meteor", ["a man rides a horse", "a dog"], ["a man riding a horse", "a dog"])
+        python_id = metrics.metric_id("meteor")
+    assert got[1] == 1.0 and 0 < got[0] < 1
+    assert python_id.startswith("meteor-1.5-python-v") and cache.get_many(python_id, [("a dog", "a dog")])
+    # The jar's scores are stored under the jar's own key: engines never read each other's.
+    assert CaptionMetrics(("meteor",), cache=cache, meteor_engine="java").metric_id("meteor") != python_id
+    with pytest.raises(InputError, match="meteor_engine must be one of python, java"):
+        CaptionMetrics(("meteor",), cache=cache, meteor_engine="perl")
     cache.close()
 
 

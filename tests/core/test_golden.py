@@ -2,6 +2,7 @@
 and the 19 alphas) is reproduced to 1e-5 relative."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +38,21 @@ def test_tracking_and_cider_fields(case, key):
             assert result[name] == pytest.approx(value, rel=1e-5, abs=0), name
 
 
-@pytest.mark.java
+@pytest.mark.parametrize("engine", [
+    "python",
+    pytest.param("java", marks=[pytest.mark.java, pytest.mark.skipif(shutil.which("java") is None,
+                                                                     reason="needs Java")]),
+])
 @pytest.mark.parametrize("case, key", list(expected_runs()))
-def test_meteor_field(case, key, caption_cache):
+def test_meteor_field(case, key, engine, caption_cache):
     expected = json.loads((GOLDEN / case / "expected.json").read_text())[key]
     iou, alphas = key.split("/")
+    # The Python engine is given no Java at all: CIDEr + METEOR must not need it.
+    java = "/no/such/java" if engine == "python" else "java"
     result = chota(GOLDEN / case / "gt.json", GOLDEN / case / "pred.json", iou=iou,
                    alphas=SETTINGS[alphas], caption_metrics=("cider", "meteor"),
-                   cache=caption_cache)
+                   cache=caption_cache, meteor_engine=engine, java=java)
+    assert result.settings()["meteor_engine"] == engine
     assert result["CapA-meteor"] == pytest.approx(expected["CapA-meteor"], rel=1e-5, abs=0)
     assert result["CapA-cider"] == pytest.approx(expected["CapA-cider"], rel=1e-5, abs=0)
     # Not the official three metrics: computed, but labelled as such.

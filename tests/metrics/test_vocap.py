@@ -86,3 +86,17 @@ def test_vocap_meteor_uses_all_references():
     # exact copies of one of the references score far above an unrelated caption
     assert row.loc[11, "METEOR"] > 0.9 and row.loc[21, "METEOR"] > 0.9
     assert row.loc[12, "METEOR"] < 0.3
+
+
+@pytest.mark.java
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs Java")
+def test_vocap_meteor_engines_agree_with_several_references():
+    preds = [{"video_id": 1, "id": 11, "caption": "a brown dog is running"},
+             {"video_id": 1, "id": 12, "caption": "A cat, sitting."},
+             {"video_id": 2, "id": 21, "caption": "the man sat down"}]
+    python = vocap(_gt(), preds, caption_metrics=("meteor",), meteor_engine="python")
+    java = vocap(_gt(), preds, caption_metrics=("meteor",), meteor_engine="java")
+    assert python.per_object["METEOR"].tolist() == pytest.approx(java.per_object["METEOR"].tolist(), abs=1e-9)
+    assert python.per_object["references"].max() > 1
+    with pytest.raises(ValueError, match="meteor_engine"):
+        vocap(_gt(), preds, caption_metrics=("meteor",), meteor_engine="perl")

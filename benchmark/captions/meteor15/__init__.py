@@ -25,7 +25,23 @@ from benchmark.captions.meteor15.paraphrase import ParaphraseTable, cached_table
 from benchmark.captions.meteor15.resources import english_prefixes, function_words, read_jar_text
 from benchmark.captions.meteor15.score import Stats, segment_score
 
-__all__ = ["PythonMeteor", "pair_stats"]
+__all__ = ["PythonMeteor", "pair_stats", "python_meteor_metric_id"]
+
+# Bumped when a change could move a score (the cached scores of older versions then miss).
+ENGINE_VERSION = 1
+
+
+def python_meteor_metric_id() -> str:
+    """The cache key prefix of this engine's scores: engine version and the jar it reads.
+
+    Example:
+        >>> python_meteor_metric_id().startswith("meteor-1.5-python-v1:")
+        True
+    """
+    from benchmark.captions._java import jar_fingerprint
+    from benchmark.captions.meteor import default_meteor_jar
+
+    return f"meteor-1.5-python-v{ENGINE_VERSION}:{jar_fingerprint(default_meteor_jar())}:-l en -norm"
 
 _FIELDS = re.compile(r"\|\|\|")
 
@@ -71,6 +87,7 @@ class PythonMeteor:
                                        read_jar_text("synonym/english.exceptions"))
         self.functions = function_words()
         self.prefixes = english_prefixes()
+        self.metric_id = python_meteor_metric_id()
         # Each distinct caption is prepared once per run, however many pairs it is in.
         self._words: dict[str, Words] = {}
 
@@ -84,12 +101,15 @@ class PythonMeteor:
                                               paraphrases=self.paraphrases)
         return found
 
-    def pair_score(self, ref: str, cand: str) -> float:
-        """pycocoevalcap's score of one (reference, candidate) pair."""
+    def pair_score(self, ref: str | Sequence[str], cand: str) -> float:
+        """pycocoevalcap's score of a candidate against one reference (or several, the best
+        of which counts)."""
         from benchmark.captions.meteor import replace_line_breaks
 
+        refs = [ref] if isinstance(ref, str) else list(ref)
         hyp = replace_line_breaks(cand).replace("|||", "").replace("  ", " ")
-        fields = _FIELDS.split(f"SCORE ||| {replace_line_breaks(ref)} ||| {hyp}")
+        line = "SCORE ||| " + " ||| ".join(replace_line_breaks(r) for r in refs) + " ||| " + hyp
+        fields = _FIELDS.split(line)
         while fields and fields[-1] == "":  # Java's split drops trailing empty fields
             fields.pop()
         fields = [java_trim(f) for f in fields]
@@ -102,8 +122,17 @@ class PythonMeteor:
                 best = score
         return best
 
-    def score(self, refs: Sequence[str], cands: Sequence[str]) -> np.ndarray:
-        """Per-pair scores of (refs[i], cands[i])."""
+    def score(self, refs: Sequence[str | Sequence[str]], cands: Sequence[str]) -> np.ndarray:
+        """Per-pair scores of (refs[i], cands[i]); refs[i] may be a list of references."""
         if len(refs) != len(cands):
             raise ValueError(f"{len(refs)} references but {len(cands)} candidates")
         return np.array([self.pair_score(r, c) for r, c in zip(refs, cands)], dtype=np.float64)
+
+    def close(self) -> None:
+        """Nothing to stop (the jar's scorer has a JVM); here for the same interface."""
+
+    def __enter__(self) -> PythonMeteor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

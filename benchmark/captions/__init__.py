@@ -1,9 +1,11 @@
-"""Caption metrics of CapA, reference-exact and fast: CIDEr-D (pure numpy), METEOR 1.5 and
-SPICE 1.0 (the jars shipped in pycocoevalcap), with a persistent per-pair score cache.
+"""Caption metrics of CapA, reference-exact and fast: CIDEr-D (pure numpy), METEOR 1.5 (in
+Python, :mod:`benchmark.captions.meteor15`, or the jar shipped in pycocoevalcap) and SPICE 1.0
+(its jar), with a persistent per-pair score cache.
 
 :class:`CaptionMetrics` is what the CHOTA scorer uses: :meth:`CaptionMetrics.prepare` early
-(starts the METEOR JVM, and scores SPICE in the background, only for pairs that are not
-cached, so their slow JVM starts overlap with matching), then :meth:`CaptionMetrics.score` once per metric with every distinct pair of the
+(prepares METEOR, starting the jar's JVM with ``meteor_engine="java"``, and scores SPICE in
+the background, only for pairs that are not cached, so that slow starts overlap with
+matching), then :meth:`CaptionMetrics.score` once per metric with every distinct pair of the
 run, and :meth:`CaptionMetrics.cider` per video and alpha (CIDEr depends on the batch, so it
 is never cached).
 

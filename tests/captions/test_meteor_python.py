@@ -20,6 +20,7 @@ from benchmark.captions.meteor15 import PythonMeteor
 from benchmark.captions.meteor15.align import Synonyms, align, count_chunks, java_hash
 from benchmark.captions.meteor15.normalize import tokens
 from benchmark.captions.meteor15.paraphrase import Match, ParaphraseTable, paraphrase_matches
+from benchmark.captions.meteor15.resources import SynsetIndex
 from benchmark.captions.meteor15.score import Stats, segment_score
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -188,7 +189,7 @@ def test_score_formula_by_hand():
 def test_java_hashes_and_the_synonym_fallback():
     assert java_hash("") == 0 and java_hash("a") == 97 and java_hash("Aa") == java_hash("BB")
     assert java_hash("polygenelubricants") == -2147483648  # wraps like a Java int
-    synonyms = Synonyms.parse("cat\n1 2\ndog\n3\nmouse\n4\n", "mouse\nmice\n")
+    synonyms = Synonyms(SynsetIndex.build("cat\n1 2\ndog\n3\nmouse\n4\n"), {"mice": ["mouse"]})
     assert synonyms.of("cats") == {1, 2}          # "s" -> "" finds "cat"
     assert synonyms.of("mice") == {4}            # the exceptions file's base
     assert synonyms.of("glass") == frozenset()   # "ss" words are never stripped

@@ -22,7 +22,7 @@ import numpy as np
 from benchmark.captions.meteor15.align import Synonyms, Words, align
 from benchmark.captions.meteor15.normalize import java_trim, tokens
 from benchmark.captions.meteor15.paraphrase import ParaphraseTable, cached_table
-from benchmark.captions.meteor15.resources import english_prefixes, function_words, read_jar_text
+from benchmark.captions.meteor15.resources import english_prefixes, function_words
 from benchmark.captions.meteor15.score import Stats, segment_score
 
 __all__ = ["PythonMeteor", "pair_stats", "python_meteor_metric_id"]
@@ -83,8 +83,7 @@ class PythonMeteor:
 
     def __init__(self, *, paraphrases: ParaphraseTable | None | str = "default") -> None:
         self.paraphrases = cached_table() if paraphrases == "default" else paraphrases
-        self.synonyms = Synonyms.parse(read_jar_text("synonym/english.synsets"),
-                                       read_jar_text("synonym/english.exceptions"))
+        self.synonyms = Synonyms.english()
         self.functions = function_words()
         self.prefixes = english_prefixes()
         self.metric_id = python_meteor_metric_id()

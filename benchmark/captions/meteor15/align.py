@@ -22,10 +22,11 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from benchmark.captions.meteor15.paraphrase import Match, ParaphraseTable, Sentence, paraphrase_matches
+from benchmark.captions.meteor15.resources import SynsetIndex, inflection_bases, synsets
 
 EXACT, STEM, SYNONYM, PARAPHRASE = range(4)
 # Weights of the search (MeteorScorer sets them; the score uses its own).
@@ -81,22 +82,14 @@ class Synonyms:
     those of its base form (an exception's bases, else the first suffix rule whose result
     has synsets)."""
 
-    def __init__(self, synsets: dict[str, frozenset[int]], bases: dict[str, list[str]]) -> None:
+    def __init__(self, synsets: Mapping[str, frozenset[int]] | SynsetIndex, bases: Mapping[str, list[str]]) -> None:
         self.synsets = synsets
         self.bases = bases
 
     @classmethod
-    def parse(cls, synsets_text: str, exceptions_text: str) -> Synonyms:
-        """Both files are pairs of lines: a word, then its synset ids / its inflected forms."""
-        lines = synsets_text.split("\n")
-        synsets = {lines[i]: frozenset(int(x) for x in lines[i + 1].split())
-                   for i in range(0, len(lines) - 1, 2)}
-        bases: dict[str, list[str]] = {}
-        lines = exceptions_text.split("\n")
-        for i in range(0, len(lines) - 1, 2):
-            for form in lines[i + 1].split():
-                bases.setdefault(form, []).append(lines[i])
-        return cls(synsets, bases)
+    def english(cls) -> Synonyms:
+        """The jar's English data (the synsets through their memory-mapped index)."""
+        return cls(synsets(), inflection_bases())
 
     def morph(self, word: str) -> str:
         if word.endswith("ss") or len(_utf16(word)) <= 2:
@@ -146,18 +139,24 @@ def candidates(test: Words, ref: Words, *, paraphrases: ParaphraseTable | None) 
     """Candidate matches per reference position, in the order the jar adds them."""
     per_ref: list[list[Match]] = [[] for _ in ref.tokens]
     test_hash, ref_hash = test.hashes, ref.hashes
-    pairs = [(j, i) for j in range(len(ref_hash)) for i in range(len(test_hash))]
-    for j, i in pairs:
-        if test_hash[i] == ref_hash[j]:
-            per_ref[j].append(Match(j, 1, i, 1, EXACT))
+    # For each reference word, the candidate words with its hash / stem, in ascending order:
+    # the jar's double loop (reference outer, candidate inner) without the pairs that fail.
+    same_hash: dict[int, list[int]] = {}
+    same_stem: dict[int, list[int]] = {}
+    for i in range(len(test_hash)):
+        same_hash.setdefault(test_hash[i], []).append(i)
+        same_stem.setdefault(test.stems[i], []).append(i)
+    for j, h in enumerate(ref_hash):
+        per_ref[j].extend(Match(j, 1, i, 1, EXACT) for i in same_hash.get(h, ()))
     if test_hash == ref_hash:
         return per_ref
-    for j, i in pairs:
-        if test.stems[i] == ref.stems[j] and test_hash[i] != ref_hash[j]:
-            per_ref[j].append(Match(j, 1, i, 1, STEM))
-    for j, i in pairs:
-        if test_hash[i] != ref_hash[j] and test.synsets[i] and not test.synsets[i].isdisjoint(ref.synsets[j]):
-            per_ref[j].append(Match(j, 1, i, 1, SYNONYM))
+    for j, h in enumerate(ref_hash):
+        per_ref[j].extend(Match(j, 1, i, 1, STEM) for i in same_stem.get(ref.stems[j], ()) if test_hash[i] != h)
+    with_synsets = [i for i in range(len(test_hash)) if test.synsets[i]]
+    for j, h in enumerate(ref_hash):
+        if ref.synsets[j]:
+            per_ref[j].extend(Match(j, 1, i, 1, SYNONYM) for i in with_synsets
+                              if test_hash[i] != h and not test.synsets[i].isdisjoint(ref.synsets[j]))
     if paraphrases is not None:
         for m in paraphrase_matches(paraphrases, test.paraphrase, ref.paraphrase):
             per_ref[m.start].append(m)

@@ -25,7 +25,7 @@ import gzip
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -273,14 +273,12 @@ def table_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "dvoc-benchmark" / "meteor-1.5"
 
 
-def cached_table(source: Path | None = None, *, cache_dir: Path | None = None,
-                 progress: bool = True) -> ParaphraseTable:
-    """The table of ``source`` (default pycocoevalcap's), converted on first use into
-    ``cache_dir`` (default :func:`table_cache_dir`) and memory-mapped. Processes that
-    start together convert it once: the others wait on a lock file."""
-    source = Path(source or default_table_path())
+def converted(source: Path, kind: str, build: Callable[[Path], None], *, cache_dir: Path | None = None) -> Path:
+    """The cache folder of ``source`` converted by ``build(folder)`` (run on first use),
+    keyed by the source's size and modification time. Processes that start together
+    convert it once: the others wait on a lock file."""
     stat = source.stat()
-    folder = Path(cache_dir or table_cache_dir()) / f"paraphrase-v{_FORMAT}-{stat.st_size}-{int(stat.st_mtime)}"
+    folder = Path(cache_dir or table_cache_dir()) / f"{kind}-v{_FORMAT}-{stat.st_size}-{int(stat.st_mtime)}"
     if not (folder / "complete").is_file():
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "lock", "w") as lock:
@@ -291,9 +289,19 @@ def cached_table(source: Path | None = None, *, cache_dir: Path | None = None,
             except ImportError:  # no advisory locks here: at worst two processes convert it
                 pass
             if not (folder / "complete").is_file():
-                with gzip.open(source, "rt", encoding="utf-8") as handle:
-                    table = ParaphraseTable.build_from_lines((line.rstrip("\n") for line in handle),
-                                                             progress=progress)
-                table.save(folder)
+                build(folder)
                 (folder / "complete").write_text(os.fspath(source) + "\n")
-    return ParaphraseTable.load(folder)
+    return folder
+
+
+def cached_table(source: Path | None = None, *, cache_dir: Path | None = None,
+                 progress: bool = True) -> ParaphraseTable:
+    """The table of ``source`` (default pycocoevalcap's), converted on first use into
+    ``cache_dir`` (default :func:`table_cache_dir`) and memory-mapped."""
+    source = Path(source or default_table_path())
+
+    def build(folder: Path) -> None:
+        with gzip.open(source, "rt", encoding="utf-8") as handle:
+            ParaphraseTable.build_from_lines((line.rstrip("\n") for line in handle), progress=progress).save(folder)
+
+    return ParaphraseTable.load(converted(source, "paraphrase", build, cache_dir=cache_dir))

@@ -144,3 +144,18 @@ def test_close_stops_an_abandoned_spice_run(fake_spice, corenlp):
     start = time.perf_counter()
     metrics.close()
     assert time.perf_counter() - start < 10
+
+
+@pytest.mark.java
+def test_a_chota_run_starts_one_spice_jvm(fake_spice, corenlp):
+    """The candidate pairs prefetched in prepare() hold every pair the run scores, so the
+    whole run starts SPICE once (a JVM plus CoreNLP: the costly part of SPICE)."""
+    from pathlib import Path
+
+    from benchmark import chota
+
+    golden = Path(__file__).parents[1] / "data" / "golden" / "visible_medium"
+    result = chota(golden / "gt.json", golden / "pred.json", caption_metrics=("cider", "spice"),
+                   corenlp_dir=corenlp, cache=None)
+    assert len(fake_spice) == 1 and fake_spice[0]
+    assert 0 <= result["CapA-spice"] <= 1

@@ -177,14 +177,20 @@ def _word_tokenizer(folder: Path, vocab_size: int) -> None:
                             unk_token="<unk>").save_pretrained(folder)
 
 
-def test_predict_command_writes_scorable_predictions(golden_root: Path, tmp_path: Path):
-    bundle = golden_root / "vidstg_tempagg"
-    bundle_config = json.loads((bundle / "config.json").read_text())
+def _converted_with_frames(bundle: Path, tmp_path: Path) -> tuple[np.ndarray, dict]:
+    """The bundle's weights converted into ``tmp_path/converted`` (with an OPT-sized word
+    tokenizer) and its video written to ``tmp_path/data``."""
     checkpoint = tmp_path / "ckpt.pth"
     torch.save(torch.load(bundle / "state_dict.pt", weights_only=True), checkpoint)
-    convert_official(checkpoint, config=config_from_bundle(bundle_config), out=tmp_path / "converted")
+    convert_official(checkpoint, config=config_from_bundle(json.loads((bundle / "config.json").read_text())),
+                     out=tmp_path / "converted")
     _word_tokenizer(tmp_path / "converted" / "tokenizer", 50272)
-    video, gt = _frames_folder(bundle, tmp_path / "data")
+    return _frames_folder(bundle, tmp_path / "data")
+
+
+def test_predict_command_writes_scorable_predictions(golden_root: Path, tmp_path: Path):
+    bundle = golden_root / "vidstg_tempagg"
+    video, gt = _converted_with_frames(bundle, tmp_path)
     inputs = torch.load(bundle / "input.pt", weights_only=True)
     from reference_model.clip_features import save_feature_file
 
@@ -253,12 +259,7 @@ def test_a_converted_checkpoint_fine_tuned_at_learning_rate_0_keeps_the_golden_r
     """train --init CONVERTED -> checkpoint.pt -> predict goes through the official modules
     unchanged: one training step at learning rate 0 (losses, backward, optimiser, checkpoint,
     reload in float32) still gives the official code's captions and scores."""
-    bundle_config = json.loads((golden_bundle / "config.json").read_text())
-    checkpoint = tmp_path / "ckpt.pth"
-    torch.save(torch.load(golden_bundle / "state_dict.pt", weights_only=True), checkpoint)
-    convert_official(checkpoint, config=config_from_bundle(bundle_config), out=tmp_path / "converted")
-    _word_tokenizer(tmp_path / "converted" / "tokenizer", 50272)
-    video, gt = _frames_folder(golden_bundle, tmp_path / "data")
+    video, gt = _converted_with_frames(golden_bundle, tmp_path)
     # Training data: the same frames with one captioned object.
     height, width = video.shape[1:3]
     train = {**gt, "annotations": [

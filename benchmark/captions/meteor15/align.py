@@ -164,20 +164,20 @@ def candidates(test: Words, ref: Words, *, paraphrases: ParaphraseTable | None) 
 
 
 class _Path:
-    """A partial alignment (PartialAlignment): integer counters, as in the jar."""
+    """A partial alignment (PartialAlignment): integer counters, as in the jar; the words
+    used on each side are bit masks (bit k = word k), so that a copy costs nothing."""
 
     __slots__ = ("matches", "matches1", "matches2", "chunks", "idx", "last_end", "distance", "used1", "used2")
 
-    def __init__(self, n_test: int, n_ref: int) -> None:
+    def __init__(self, n_ref: int) -> None:
         self.matches: list[Match | None] = [None] * n_ref
         self.matches1 = self.matches2 = self.chunks = self.idx = self.distance = 0
         self.last_end = -1
-        self.used1 = [False] * n_test
-        self.used2 = [False] * n_ref
+        self.used1 = self.used2 = 0
 
     def copy(self) -> _Path:
         new = _Path.__new__(_Path)
-        new.matches, new.used1, new.used2 = list(self.matches), list(self.used1), list(self.used2)
+        new.matches, new.used1, new.used2 = list(self.matches), self.used1, self.used2
         new.matches1, new.matches2, new.chunks = self.matches1, self.matches2, self.chunks
         new.idx, new.last_end, new.distance = self.idx, self.last_end, self.distance
         return new
@@ -214,20 +214,21 @@ def align(test: Sequence[str] | Words, ref: Sequence[str] | Words, *, synonyms: 
                 cover1[k] += 1
             for k in range(m.start, m.start + m.length):
                 cover2[k] += 1
-    initial = _Path(n1, n2)
+    # Each candidate with the bit masks of its words: (match, candidate side, reference side).
+    masked = [[(m, ((1 << m.match_length) - 1) << m.match_start, ((1 << m.length) - 1) << m.start) for m in ms]
+              for ms in per_ref]
+    initial = _Path(n2)
     # Matches without competition are fixed before the search (their statistics are added
     # when the search reaches them).
-    for j, ms in enumerate(per_ref):
+    for j, ms in enumerate(masked):
         if len(ms) != 1:
             continue
-        m = ms[0]
+        m, mask1, mask2 = ms[0]
         if all(cover2[k] == 1 for k in range(m.start, m.start + m.length)) and \
                 all(cover1[k] == 1 for k in range(m.match_start, m.match_start + m.match_length)):
             initial.matches[j] = m
-            for k in range(m.start, m.start + m.length):
-                initial.used2[k] = True
-            for k in range(m.match_start, m.match_start + m.match_length):
-                initial.used1[k] = True
+            initial.used1 |= mask1
+            initial.used2 |= mask2
     paths = [initial]
     for current in range(n2 + 1):
         ranked = sorted(paths, key=_rank)[:BEAM]
@@ -238,7 +239,7 @@ def align(test: Sequence[str] | Words, ref: Sequence[str] | Words, *, synonyms: 
                     path.chunks += 1
                 paths.append(path)
                 continue
-            if path.used2[current]:
+            if path.used2 >> current & 1:
                 if current < path.idx:
                     paths.append(path)
                 elif path.matches[path.idx] is not None:
@@ -247,15 +248,12 @@ def align(test: Sequence[str] | Words, ref: Sequence[str] | Words, *, synonyms: 
                     path.distance += abs(m.start - m.match_start)
                     paths.append(path)
                 continue
-            for m in per_ref[current]:
-                if any(path.used2[k] for k in range(m.start, m.start + m.length)) or \
-                        any(path.used1[k] for k in range(m.match_start, m.match_start + m.match_length)):
+            for m, mask1, mask2 in masked[current]:
+                if path.used2 & mask2 or path.used1 & mask1:
                     continue
                 new = path.copy()
-                for k in range(m.start, m.start + m.length):
-                    new.used2[k] = True
-                for k in range(m.match_start, m.match_start + m.match_length):
-                    new.used1[k] = True
+                new.used1 |= mask1
+                new.used2 |= mask2
                 new.matches[current] = m
                 new.take(m)
                 path.distance += abs(m.start - m.match_start)  # the jar's bug: the parent's

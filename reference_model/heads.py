@@ -64,8 +64,20 @@ class ZeroShotClassHead(nn.Module):
         self.cross_attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
         self.norm = nn.LayerNorm(dim)
         self.temperature = temperature
-        weight = torch.cat([class_embeddings.float().T, torch.zeros(dim, 1)], dim=1)
-        self.register_buffer("weight", nn.functional.normalize(weight, dim=0))
+        self.register_buffer("weight", self._weight(class_embeddings))
+
+    @staticmethod
+    def _weight(class_embeddings: torch.Tensor) -> torch.Tensor:
+        """(E, C + 1): the normalised embeddings as columns, then the zero "no class" one."""
+        dim = class_embeddings.shape[1]
+        return nn.functional.normalize(torch.cat([class_embeddings.float().T, torch.zeros(dim, 1)], dim=1), dim=0)
+
+    def set_class_embeddings(self, class_embeddings: torch.Tensor) -> None:
+        """Classify other categories: new (C', E) class-name embeddings replace the buffer."""
+        dim = self.weight.shape[0]
+        if class_embeddings.dim() != 2 or class_embeddings.shape[1] != dim or len(class_embeddings) == 0:
+            raise ValueError(f"class embeddings must be (C, {dim}), got {tuple(class_embeddings.shape)}")
+        self.weight = self._weight(class_embeddings).to(self.weight.device)
 
     def forward(self, queries: torch.Tensor, image_features: torch.Tensor) -> torch.Tensor:
         """(B, N, D) queries and CLIP image features -> (B, N, C + 1) logits. The features

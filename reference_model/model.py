@@ -214,12 +214,7 @@ class MaskCaptioner(nn.Module):
         if self.cfg.class_head != "zero_shot":
             raise ValueError(f"config {self.cfg.name!r} has a {self.cfg.class_head} class head; only the "
                              "zero-shot head reads class-name embeddings")
-        head = self.class_head
-        dim = head.weight.shape[0]
-        if class_embeddings.dim() != 2 or class_embeddings.shape[1] != dim or len(class_embeddings) == 0:
-            raise ValueError(f"class embeddings must be (C, {dim}), got {tuple(class_embeddings.shape)}")
-        weight = torch.cat([class_embeddings.float().T, torch.zeros(dim, 1)], dim=1)
-        head.weight = nn.functional.normalize(weight, dim=0).to(head.weight.device)
+        self.class_head.set_class_embeddings(class_embeddings)
         self.cfg = replace(self.cfg, num_classes=len(class_embeddings))
 
     def detector_parameters(self) -> list[nn.Parameter]:

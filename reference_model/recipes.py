@@ -381,9 +381,11 @@ def _init_checkpoint(recipe: Recipe, init: str | Path | None,
                              "(checkpoint.pt of a pretraining run, e.g. lviscoco-pretrain's caption stage)",
                              field="init")
         return None, None
+    from reference_model.train import is_converted
+
     path = Path(init)
     if path.is_dir():
-        if (path / "config.json").is_file():
+        if is_converted(path):
             try:
                 converted = ModelConfig.from_dict(json.loads((path / "config.json").read_text(encoding="utf-8")))
             except (ValueError, TypeError) as exc:

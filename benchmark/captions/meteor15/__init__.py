@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from benchmark.captions.meteor import replace_line_breaks
 from benchmark.captions.meteor15.align import Synonyms, Words, align
 from benchmark.captions.meteor15.normalize import java_trim, tokens
 from benchmark.captions.meteor15.paraphrase import ParaphraseTable, cached_table
@@ -103,8 +104,6 @@ class PythonMeteor:
     def pair_score(self, ref: str | Sequence[str], cand: str) -> float:
         """pycocoevalcap's score of a candidate against one reference (or several, the best
         of which counts)."""
-        from benchmark.captions.meteor import replace_line_breaks
-
         refs = [ref] if isinstance(ref, str) else list(ref)
         hyp = replace_line_breaks(cand).replace("|||", "").replace("  ", " ")
         line = "SCORE ||| " + " ||| ".join(replace_line_breaks(r) for r in refs) + " ||| " + hyp

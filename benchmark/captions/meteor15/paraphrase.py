@@ -83,6 +83,7 @@ class ParaphraseTable:
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
         for name in _ARRAYS:
             setattr(self, name, arrays[name])
+        self._ids: dict[str, int] = {}  # token -> vocabulary id, filled as tokens are seen
 
     @classmethod
     def build_from_lines(cls, lines: Iterable[str], *, progress: bool = False) -> ParaphraseTable:
@@ -141,7 +142,7 @@ class ParaphraseTable:
 
     def ids(self, tokens: Sequence[str]) -> list[int]:
         """Each token's id in the table's vocabulary, -1 for tokens it does not hold."""
-        cache = self.__dict__.setdefault("_ids", {})
+        cache = self._ids
         new = [t for t in dict.fromkeys(tokens) if t not in cache]
         if new and len(self.vocab):
             hashes = np.array([token_hash(t) for t in new], dtype=np.uint64)
@@ -150,23 +151,10 @@ class ParaphraseTable:
             cache.update((t, int(i) if ok else -1) for t, i, ok in zip(new, found.tolist(), hit.tolist()))
         return [cache.get(t, -1) for t in tokens]
 
-    def phrases_from(self, ids: Sequence[int], start: int) -> Iterator[tuple[int, np.ndarray]]:
-        """(depth, records in file order) whose first phrase is ``ids[start:start + depth]``,
-        depth ascending: the jar's walk down its trie of first phrases."""
-        key = 0
-        for depth in range(1, min(MAX_PHRASE, len(ids) - start) + 1):
-            token = ids[start + depth - 1]
-            if token < 0:
-                return
-            key = (key * _MULTIPLIER + token + 1) & _MASK
-            lo = int(np.searchsorted(self.first_sorted_keys, np.uint64(key), side="left"))
-            hi = int(np.searchsorted(self.first_sorted_keys, np.uint64(key), side="right"))
-            # Keys are unique per phrase (checked at conversion): one record shows the span.
-            if lo < hi and self._phrase(0, int(self.first_sorted_records[lo])) == list(ids[start:start + depth]):
-                yield depth, np.asarray(self.first_sorted_records[lo:hi]).astype(np.int64)
-
     def phrases_of(self, ids: Sequence[int]) -> list[tuple[int, int, np.ndarray]]:
-        """:meth:`phrases_from` of every start, in one lookup: (start, depth, records)."""
+        """(start, depth, records in file order) of every span ``ids[start:start + depth]``
+        that is a record's first phrase, by start then depth: the jar's walk down its trie of
+        first phrases from each position, in one lookup."""
         spans = list(_spans(ids))
         keys = [key for _, _, key in spans]
         if not keys:

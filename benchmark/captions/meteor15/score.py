@@ -40,15 +40,6 @@ class Stats:
     test_word_matches: float
     ref_word_matches: float
 
-    def values(self) -> list[float]:
-        """The SCORE answer's order: lengths, function words, then per module the test
-        content, ref content, test function and ref function matches, then chunks and word
-        matches."""
-        per_module = [v for i in range(4) for v in (self.test_content[i], self.ref_content[i],
-                                                    self.test_function_matched[i], self.ref_function_matched[i])]
-        return [self.test_length, self.ref_length, self.test_function, self.ref_function, *per_module,
-                self.chunks, self.test_word_matches, self.ref_word_matches]
-
 
 def _div(a: float, b: float) -> float:
     """Java's double division."""

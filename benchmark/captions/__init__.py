@@ -66,6 +66,7 @@ class CaptionMetrics:
 
     ``cache``: a :class:`PairScoreCache`, a path to one, None for the default persistent
     cache, or ``":memory:"`` for none. Thread-safe; close it (or use ``with``) to stop JVMs.
+    ``num_workers``: processes for a large METEOR batch in Python (default: one per CPU).
     """
 
     def __init__(
@@ -76,11 +77,13 @@ class CaptionMetrics:
         corenlp_dir: str | os.PathLike[str] | None = None,
         java: str = "java",
         meteor_engine: str = "python",
+        num_workers: int | None = None,
     ) -> None:
         if meteor_engine not in METEOR_ENGINES:
             raise InputError(f"meteor_engine must be one of {', '.join(METEOR_ENGINES)}, not {meteor_engine!r}",
                              field="meteor_engine")
         self.meteor_engine = meteor_engine
+        self.num_workers = num_workers
         unknown = [m for m in metrics if m not in METRICS]
         if unknown:
             raise InputError(
@@ -197,7 +200,8 @@ class CaptionMetrics:
     def _meteor_scorer(self) -> MeteorScorer | PythonMeteor:
         with self._lock:
             if self._meteor is None:
-                self._meteor = PythonMeteor() if self.meteor_engine == "python" else MeteorScorer(java=self._java)
+                self._meteor = (PythonMeteor(num_workers=self.num_workers) if self.meteor_engine == "python"
+                               else MeteorScorer(java=self._java))
             return self._meteor
 
     def _spice_scorer(self) -> SpiceScorer:

@@ -30,7 +30,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import urllib.request
 import zipfile
 from collections.abc import Sequence
 from functools import lru_cache
@@ -306,6 +305,8 @@ def fetch_spice(dest: str | os.PathLike[str] | None = None, *, url: str = CORENL
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=dest_dir) as tmp:
         archive = Path(tmp, "corenlp.zip")
         try:
+            import urllib.request  # here: its import costs a cold run 20 ms
+
             with urllib.request.urlopen(url) as response, open(archive, "wb") as out:
                 total = int(response.headers.get("Content-Length") or 0) or None
                 with tqdm(total=total, unit="B", unit_scale=True, desc="CoreNLP 3.6.0", disable=not progress) as bar:

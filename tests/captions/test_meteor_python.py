@@ -218,3 +218,19 @@ def test_chunks_and_a_reordered_alignment():
     alignment = align(["b", "a"], ["a", "b"])
     assert sorted((m.start, m.match_start) for m in alignment.matches) == [(0, 1), (1, 0)]
     assert alignment.chunks == 2
+
+
+def test_a_large_batch_is_split_over_forked_workers_with_the_same_scores(monkeypatch):
+    import benchmark.captions.meteor15 as meteor15
+
+    pairs = parity_pairs(150, 150, seed=5)
+    refs, cands = [r for r, _ in pairs], [c for _, c in pairs]
+    serial = PythonMeteor(num_workers=1)
+    expected = serial.score(refs, cands)
+    assert serial._words  # prepared here
+    monkeypatch.setattr(meteor15, "_PARALLEL_MIN_PAIRS", 8)
+    parallel = PythonMeteor(num_workers=2)
+    assert parallel.score(refs, cands).tolist() == expected.tolist()
+    assert not parallel._words  # every caption was prepared in the children
+    assert parallel.score(refs[:3], cands[:3]).tolist() == expected[:3].tolist()  # small: here
+    assert len(parallel._words) > 0

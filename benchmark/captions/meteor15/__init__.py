@@ -14,7 +14,10 @@ Example:
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,6 +48,17 @@ def python_meteor_metric_id() -> str:
     return f"meteor-1.5-python-v{ENGINE_VERSION}:{jar_fingerprint(default_meteor_jar())}:-l en -norm"
 
 _FIELDS = re.compile(r"\|\|\|")
+
+# Below this many pairs a batch is scored in this process: forking costs more than it saves.
+_PARALLEL_MIN_PAIRS = 400
+# Set in the parent just before forking, read by the children (nothing is pickled to them).
+_FORKED: tuple[PythonMeteor, Sequence, Sequence] | None = None
+
+
+def _score_range(bounds: tuple[int, int]) -> np.ndarray:
+    scorer, refs, cands = _FORKED
+    start, stop = bounds
+    return np.array([scorer.pair_score(refs[i], cands[i]) for i in range(start, stop)], dtype=np.float64)
 
 
 def pair_stats(test: Words, ref: Words, *, paraphrases: ParaphraseTable | None,
@@ -80,9 +94,15 @@ class PythonMeteor:
     converted once into a memory-mapped cache (about 40 s and 1.2 GB of memory, 300 MB on
     disk under ``$BENCHMARK_METEOR_CACHE``, default ``~/.cache/dvoc-benchmark/meteor-1.5``),
     then opens at once.
+
+    ``num_workers``: processes that score a large batch (default: one per CPU); each pair's
+    score is independent, so the batch is split into contiguous ranges (pairs of one video
+    share their captions' preparation) scored in forked children.
     """
 
-    def __init__(self, *, paraphrases: ParaphraseTable | None | str = "default") -> None:
+    def __init__(self, *, paraphrases: ParaphraseTable | None | str = "default",
+                 num_workers: int | None = None) -> None:
+        self.num_workers = num_workers
         self.paraphrases = cached_table() if paraphrases == "default" else paraphrases
         self.synonyms = Synonyms.english()
         self.functions = function_words()
@@ -124,7 +144,20 @@ class PythonMeteor:
         """Per-pair scores of (refs[i], cands[i]); refs[i] may be a list of references."""
         if len(refs) != len(cands):
             raise ValueError(f"{len(refs)} references but {len(cands)} candidates")
-        return np.array([self.pair_score(r, c) for r, c in zip(refs, cands)], dtype=np.float64)
+        workers = min(self.num_workers if self.num_workers is not None else (os.cpu_count() or 1),
+                      len(cands) // (_PARALLEL_MIN_PAIRS // 2))
+        if workers <= 1 or len(cands) < _PARALLEL_MIN_PAIRS or sys.platform != "linux":
+            return np.array([self.pair_score(r, c) for r, c in zip(refs, cands)], dtype=np.float64)
+        global _FORKED
+        # Twice as many ranges as workers: a worker that drew short captions takes another.
+        edges = np.linspace(0, len(cands), 2 * workers + 1).astype(int).tolist()
+        _FORKED = (self, refs, cands)
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                parts = pool.map(_score_range, list(zip(edges[:-1], edges[1:])), chunksize=1)
+        finally:
+            _FORKED = None
+        return np.concatenate(parts)
 
     def close(self) -> None:
         """Nothing to stop (the jar's scorer has a JVM); here for the same interface."""

@@ -123,9 +123,10 @@ class Alignment:
 
 class Words:
     """A token list with what matching reads of it, computed once however many pairs it is
-    in: Java hashes of the words and of their stems, synsets, the paraphrase view."""
+    in: Java hashes of the words and of their stems, synsets, the paraphrase view, and the
+    positions of each hash, stem and synset (ascending, the jar's inner-loop order)."""
 
-    __slots__ = ("tokens", "hashes", "stems", "synsets", "paraphrase")
+    __slots__ = ("tokens", "hashes", "stems", "synsets", "paraphrase", "by_hash", "by_stem", "_by_synset")
 
     def __init__(self, tokens: Sequence[str], *, synonyms: Synonyms, paraphrases: ParaphraseTable | None) -> None:
         self.tokens = list(tokens)
@@ -133,30 +134,43 @@ class Words:
         self.stems = [java_hash(stem(w)) for w in self.tokens]
         self.synsets = [synonyms.of(w) for w in self.tokens]
         self.paraphrase = None if paraphrases is None else Sentence(paraphrases, self.tokens)
+        self.by_hash: dict[int, list[int]] = {}
+        self.by_stem: dict[int, list[int]] = {}
+        for i, (h, s) in enumerate(zip(self.hashes, self.stems)):
+            self.by_hash.setdefault(h, []).append(i)
+            self.by_stem.setdefault(s, []).append(i)
+        self._by_synset: dict[int, list[int]] | None = None
+
+    @property
+    def by_synset(self) -> dict[int, list[int]]:
+        """Synset -> positions of the words in it; built the first time the words are a
+        candidate (a reference only reads its own synsets)."""
+        if self._by_synset is None:
+            self._by_synset = {}
+            for i, synsets in enumerate(self.synsets):
+                for synset in synsets:
+                    self._by_synset.setdefault(synset, []).append(i)
+        return self._by_synset
 
 
 def candidates(test: Words, ref: Words, *, paraphrases: ParaphraseTable | None) -> list[list[Match]]:
-    """Candidate matches per reference position, in the order the jar adds them."""
+    """Candidate matches per reference position, in the order the jar adds them: its double
+    loop (reference outer, candidate inner) without the pairs that fail."""
     per_ref: list[list[Match]] = [[] for _ in ref.tokens]
     test_hash, ref_hash = test.hashes, ref.hashes
-    # For each reference word, the candidate words with its hash / stem, in ascending order:
-    # the jar's double loop (reference outer, candidate inner) without the pairs that fail.
-    same_hash: dict[int, list[int]] = {}
-    same_stem: dict[int, list[int]] = {}
-    for i in range(len(test_hash)):
-        same_hash.setdefault(test_hash[i], []).append(i)
-        same_stem.setdefault(test.stems[i], []).append(i)
     for j, h in enumerate(ref_hash):
-        per_ref[j].extend(Match(j, 1, i, 1, EXACT) for i in same_hash.get(h, ()))
+        per_ref[j].extend(Match(j, 1, i, 1, EXACT) for i in test.by_hash.get(h, ()))
     if test_hash == ref_hash:
         return per_ref
     for j, h in enumerate(ref_hash):
-        per_ref[j].extend(Match(j, 1, i, 1, STEM) for i in same_stem.get(ref.stems[j], ()) if test_hash[i] != h)
-    with_synsets = [i for i in range(len(test_hash)) if test.synsets[i]]
-    for j, h in enumerate(ref_hash):
-        if ref.synsets[j]:
-            per_ref[j].extend(Match(j, 1, i, 1, SYNONYM) for i in with_synsets
-                              if test_hash[i] != h and not test.synsets[i].isdisjoint(ref.synsets[j]))
+        per_ref[j].extend(Match(j, 1, i, 1, STEM) for i in test.by_stem.get(ref.stems[j], ()) if test_hash[i] != h)
+    if test.by_synset:
+        for j, h in enumerate(ref_hash):
+            if ref.synsets[j]:
+                shared = set()
+                for synset in ref.synsets[j]:
+                    shared.update(test.by_synset.get(synset, ()))
+                per_ref[j].extend(Match(j, 1, i, 1, SYNONYM) for i in sorted(shared) if test_hash[i] != h)
     if paraphrases is not None:
         for m in paraphrase_matches(paraphrases, test.paraphrase, ref.paraphrase):
             per_ref[m.start].append(m)
@@ -167,34 +181,51 @@ class _Path:
     """A partial alignment (PartialAlignment): integer counters, as in the jar; the words
     used on each side are bit masks (bit k = word k), so that a copy costs nothing."""
 
-    __slots__ = ("matches", "matches1", "matches2", "chunks", "idx", "last_end", "distance", "used1", "used2")
+    __slots__ = ("matches", "matches12", "chunks", "idx", "last_end", "distance", "used1", "used2")
 
     def __init__(self, n_ref: int) -> None:
         self.matches: list[Match | None] = [None] * n_ref
-        self.matches1 = self.matches2 = self.chunks = self.idx = self.distance = 0
+        self.matches12 = self.chunks = self.idx = self.distance = 0  # matches12: both sides' matches
         self.last_end = -1
         self.used1 = self.used2 = 0
 
     def copy(self) -> _Path:
         new = _Path.__new__(_Path)
         new.matches, new.used1, new.used2 = list(self.matches), self.used1, self.used2
-        new.matches1, new.matches2, new.chunks = self.matches1, self.matches2, self.chunks
+        new.matches12, new.chunks = self.matches12, self.chunks
         new.idx, new.last_end, new.distance = self.idx, self.last_end, self.distance
         return new
 
-    def take(self, m: Match) -> None:
+    def take(self, link: _Link) -> None:
         """The jar's statistics update for a match (the distance is not added here)."""
-        w = SEARCH_WEIGHTS[m.module]
-        self.matches1 = int(self.matches1 + m.match_length * w)
-        self.matches2 = int(self.matches2 + m.length * w)
-        if self.last_end != -1 and m.match_start != self.last_end:
+        self.matches12 += link.gain
+        if self.last_end != -1 and link.match.match_start != self.last_end:
             self.chunks += 1
-        self.idx = m.start + m.length
-        self.last_end = m.match_start + m.match_length
+        self.idx = link.ref_end
+        self.last_end = link.test_end
+
+
+class _Link:
+    """A candidate match with what the search reads of it, computed once: its words as bit
+    masks, its statistics gain and its ends."""
+
+    __slots__ = ("match", "mask1", "mask2", "gain", "ref_end", "test_end", "distance")
+
+    def __init__(self, m: Match) -> None:
+        self.match = m
+        self.mask1 = ((1 << m.match_length) - 1) << m.match_start
+        self.mask2 = ((1 << m.length) - 1) << m.start
+        # The jar truncates each side's weighted count to an int after adding it; the counts
+        # are ints and the weighted lengths non-negative, so truncating the lengths is the same.
+        w = SEARCH_WEIGHTS[m.module]
+        self.gain = int(m.match_length * w) + int(m.length * w)
+        self.ref_end = m.start + m.length
+        self.test_end = m.match_start + m.match_length
+        self.distance = abs(m.start - m.match_start)
 
 
 def _rank(path: _Path) -> tuple[int, int, int]:
-    return -(path.matches1 + path.matches2), path.chunks, path.distance
+    return -path.matches12, path.chunks, path.distance
 
 
 def align(test: Sequence[str] | Words, ref: Sequence[str] | Words, *, synonyms: Synonyms | None = None,
@@ -206,57 +237,59 @@ def align(test: Sequence[str] | Words, ref: Sequence[str] | Words, *, synonyms: 
     test = test if isinstance(test, Words) else Words(test, synonyms=synonyms, paraphrases=paraphrases)
     ref = ref if isinstance(ref, Words) else Words(ref, synonyms=synonyms, paraphrases=paraphrases)
     per_ref = candidates(test, ref, paraphrases=paraphrases)
-    n1, n2 = len(test.tokens), len(ref.tokens)
-    cover1, cover2 = [0] * n1, [0] * n2
-    for ms in per_ref:
-        for m in ms:
-            for k in range(m.match_start, m.match_start + m.match_length):
-                cover1[k] += 1
-            for k in range(m.start, m.start + m.length):
-                cover2[k] += 1
-    # Each candidate with the bit masks of its words: (match, candidate side, reference side).
-    masked = [[(m, ((1 << m.match_length) - 1) << m.match_start, ((1 << m.length) - 1) << m.start) for m in ms]
-              for ms in per_ref]
+    n2 = len(ref.tokens)
+    links = [[_Link(m) for m in ms] for ms in per_ref]
+    # A word covered by several candidates (bit set in "shared") is contested.
+    seen1 = seen2 = shared1 = shared2 = 0
+    for ls in links:
+        for link in ls:
+            shared1 |= seen1 & link.mask1
+            shared2 |= seen2 & link.mask2
+            seen1 |= link.mask1
+            seen2 |= link.mask2
     initial = _Path(n2)
     # Matches without competition are fixed before the search (their statistics are added
     # when the search reaches them).
-    for j, ms in enumerate(masked):
-        if len(ms) != 1:
-            continue
-        m, mask1, mask2 = ms[0]
-        if all(cover2[k] == 1 for k in range(m.start, m.start + m.length)) and \
-                all(cover1[k] == 1 for k in range(m.match_start, m.match_start + m.match_length)):
-            initial.matches[j] = m
-            initial.used1 |= mask1
-            initial.used2 |= mask2
+    contested = False
+    for j, ls in enumerate(links):
+        if len(ls) == 1 and not (ls[0].mask1 & shared1 or ls[0].mask2 & shared2):
+            initial.matches[j] = ls[0].match
+            initial.used1 |= ls[0].mask1
+            initial.used2 |= ls[0].mask2
+        elif ls:
+            contested = True
+    if not contested:  # one path only: the search would take every fixed match in order
+        chosen = [m for m in initial.matches if m is not None]
+        return Alignment(matches=chosen, chunks=count_chunks(chosen, n2))
     paths = [initial]
     for current in range(n2 + 1):
-        ranked = sorted(paths, key=_rank)[:BEAM]
+        ranked = sorted(paths, key=_rank)[:BEAM] if len(paths) > 1 else paths
         paths = []
+        bit = 1 << current
         for path in ranked:
             if current == n2:
                 if path.last_end != -1:
                     path.chunks += 1
                 paths.append(path)
                 continue
-            if path.used2 >> current & 1:
+            if path.used2 & bit:
                 if current < path.idx:
                     paths.append(path)
-                elif path.matches[path.idx] is not None:
-                    m = path.matches[path.idx]
-                    path.take(m)
-                    path.distance += abs(m.start - m.match_start)
+                elif path.matches[path.idx] is not None:  # a fixed match: its start's only one
+                    link = links[path.idx][0]
+                    path.take(link)
+                    path.distance += link.distance
                     paths.append(path)
                 continue
-            for m, mask1, mask2 in masked[current]:
-                if path.used2 & mask2 or path.used1 & mask1:
+            for link in links[current]:
+                if path.used2 & link.mask2 or path.used1 & link.mask1:
                     continue
                 new = path.copy()
-                new.used1 |= mask1
-                new.used2 |= mask2
-                new.matches[current] = m
-                new.take(m)
-                path.distance += abs(m.start - m.match_start)  # the jar's bug: the parent's
+                new.used1 |= link.mask1
+                new.used2 |= link.mask2
+                new.matches[current] = link.match
+                new.take(link)
+                path.distance += link.distance  # the jar's bug: the parent's
                 paths.append(new)
             if path.last_end != -1:
                 path.chunks += 1

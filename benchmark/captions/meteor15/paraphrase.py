@@ -151,11 +151,13 @@ class ParaphraseTable:
             cache.update((t, int(i) if ok else -1) for t, i, ok in zip(new, found.tolist(), hit.tolist()))
         return [cache.get(t, -1) for t in tokens]
 
-    def phrases_of(self, ids: Sequence[int]) -> list[tuple[int, int, np.ndarray]]:
+    def phrases_of(self, ids: Sequence[int], spans: list[tuple[int, int, int]] | None = None
+                   ) -> list[tuple[int, int, np.ndarray]]:
         """(start, depth, records in file order) of every span ``ids[start:start + depth]``
         that is a record's first phrase, by start then depth: the jar's walk down its trie of
-        first phrases from each position, in one lookup."""
-        spans = list(_spans(ids))
+        first phrases from each position, in one lookup. ``spans``: ``_spans(ids)`` if the
+        caller has it."""
+        spans = _spans(ids) if spans is None else spans
         keys = [key for _, _, key in spans]
         if not keys:
             return []
@@ -183,21 +185,25 @@ def _check_no_collision(keys: np.ndarray, check: np.ndarray) -> None:
         raise ValueError("two paraphrase-table phrases share a 64-bit key")
 
 
-def _spans(ids: Sequence[int]) -> Iterator[tuple[int, int, int]]:
+def _spans(ids: Sequence[int]) -> list[tuple[int, int, int]]:
     """(start, length, key) of every span of up to 7 known tokens, by start then length."""
-    for start in range(len(ids)):
+    spans = []
+    n = len(ids)
+    for start in range(n):
         key = 0
-        for depth in range(1, min(MAX_PHRASE, len(ids) - start) + 1):
-            if ids[start + depth - 1] < 0:
+        for end in range(start, min(start + MAX_PHRASE, n)):
+            token = ids[end]
+            if token < 0:
                 break
-            key = (key * _MULTIPLIER + ids[start + depth - 1] + 1) & _MASK
-            yield start, depth, key
+            key = (key * _MULTIPLIER + token + 1) & _MASK
+            spans.append((start, end - start + 1, key))
+    return spans
 
 
-def _span_starts(ids: Sequence[int]) -> dict[int, list[int]]:
+def _span_starts(spans: Sequence[tuple[int, int, int]]) -> dict[int, list[int]]:
     """Key of every span -> its start positions, ascending."""
     starts: dict[int, list[int]] = {}
-    for start, _, key in _spans(ids):
+    for start, _, key in spans:
         starts.setdefault(key, []).append(start)
     return starts
 
@@ -210,9 +216,10 @@ class Sentence:
 
     def __init__(self, table: ParaphraseTable, words: Sequence[str]) -> None:
         self.ids = table.ids(words)
-        self.span_starts = _span_starts(self.ids)
+        spans = _spans(self.ids)
+        self.span_starts = _span_starts(spans)
         self.span_keys = np.array(sorted(self.span_starts), dtype=np.uint64)
-        found = table.phrases_of(self.ids)
+        found = table.phrases_of(self.ids, spans)
         self.hit_start = [start for start, _, records in found for _ in range(len(records))]
         self.hit_depth = [depth for _, depth, records in found for _ in range(len(records))]
         self.hit_record = np.concatenate([records for _, _, records in found]) if found else np.zeros(0, np.int64)

@@ -109,10 +109,12 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    """Store the papers' published results as reported rows (idempotent)."""
+    """Store the papers' published results as reported rows (idempotent; reported rows an
+    older package seeded that are no longer published data are replaced)."""
     from leaderboard.reported import reported_rows
 
-    added = _store(args).seed_reported(reported_rows(_tracks(args)))
+    tracks = _tracks(args)
+    added = _store(args).seed_reported(reported_rows(tracks), replace_tracks=tracks)
     print(f"{added} reported rows added")
     return 0
 
@@ -124,7 +126,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     tracks = _tracks(args)
     store = _store(args)
-    store.seed_reported(reported_rows(tracks))
+    store.seed_reported(reported_rows(tracks), replace_tracks=tracks)
     files = render_site(store, args.out, tracks=tracks, plots=not args.no_plots)
     print(f"wrote {len(files)} files under {args.out} (open {Path(args.out) / 'index.html'})")
     if args.screenshot:

@@ -284,7 +284,10 @@ def render_track(store: Store, track: Track, out: Path, *, plots: bool = True) -
     # Columns that no entry of this track has (e.g. SPICE off, or BenSMOT's CIDEr) are left out.
     metrics = [m for m in TABLE_METRICS if any(e.metric(m) is not None for _, e in ranking)]
     rows = []
+    notes: list[str] = []  # shown under the table, numbered; a row links to its note
     for rank, entry in ranking:
+        if entry.note and entry.note not in notes:
+            notes.append(entry.note)
         csv_link = None
         if not entry.is_reported:
             videos = store.video_results(entry.id)
@@ -294,7 +297,8 @@ def render_track(store: Store, track: Track, out: Path, *, plots: bool = True) -
         rows.append({
             "id": entry.id, "rank": rank, "kind": entry.kind, "team": entry.team,
             "method": entry.method, "setting": _setting(entry), "source": entry.source,
-            "note": entry.note, "date": _date(entry), "csv": csv_link,
+            "note": entry.note, "note_number": notes.index(entry.note) + 1 if entry.note else None,
+            "date": _date(entry), "csv": csv_link,
             "cells": [{"raw": "" if entry.metric(m) is None else repr(entry.metric(m)),
                        "text": _percent(entry.metric(m), entry.is_reported)}
                       for m in metrics],
@@ -315,7 +319,7 @@ def render_track(store: Store, track: Track, out: Path, *, plots: bool = True) -
                 images.append({"src": f"{track.name}/{name}", "alt": alt,
                                "wide": name == "alpha.png"})
     html = TEMPLATES.get_template("track.html").render(track=track, rows=rows, metrics=metrics,
-                                                       plots=images)
+                                                       plots=images, notes=notes)
     write(out / f"{track.name}.html", html.encode())
     return written
 

@@ -258,18 +258,32 @@ class Store:
             return existing, False
         return entry, True
 
-    def seed_reported(self, rows: Iterable[dict[str, Any]]) -> int:
+    def seed_reported(self, rows: Iterable[dict[str, Any]], *,
+                      replace_tracks: Iterable[str] = ()) -> int:
         """Insert published results (see :mod:`leaderboard.reported`); returns how many were new.
 
         Idempotent: a row already present (same track, paper table and method) is skipped.
+        ``replace_tracks``: tracks whose reported rows become exactly ``rows`` (reported rows
+        of theirs not in ``rows``, e.g. seeded by an older package, are removed in one
+        transaction first); scored entries are never touched.
         """
+        rows = list(rows)
+        keys = [f"reported:{spec['source']}:{spec['method']}:{spec.get('setting', '')}"[:300]
+                for spec in rows]
+        replace_tracks = set(replace_tracks)
+        if replace_tracks:
+            wanted = {(spec["track"], key) for spec, key in zip(rows, keys)}
+            with Session(self.engine) as session, session.begin():
+                for entry in session.scalars(select(_Entry).where(
+                        _Entry.kind == REPORTED, _Entry.track.in_(sorted(replace_tracks)))):
+                    if (entry.track, entry.dedup_key) not in wanted:
+                        session.delete(entry)
         added = 0
-        for spec in rows:
+        for spec, key in zip(rows, keys):
             check_entry_text(team=spec["team"], method=spec["method"],
                              description=spec.get("setting", ""))
-            key = f"reported:{spec['source']}:{spec['method']}:{spec.get('setting', '')}"
             row = _Entry(
-                track=spec["track"], kind=REPORTED, dedup_key=key[:300], team=spec["team"],
+                track=spec["track"], kind=REPORTED, dedup_key=key, team=spec["team"],
                 method=spec["method"], description=spec.get("setting", ""), checksum=None,
                 submission_name=None, created_at=dt.datetime.now(dt.timezone.utc),
                 protocol={"name": "as published"}, package_version=None,

@@ -65,7 +65,8 @@ def board(store, tracks):
                                                      "CapA": 0.443},
          "source": "MaskCaptioner paper, Table 3", "note": None},
         {"track": "vidstg-val-box", "method": "DVOC-DS", "team": "Zhou et al., 2025",
-         "metrics": {"CHOTA": 0.569}, "source": "MaskCaptioner paper, Table 3", "note": None}])
+         "metrics": {"CHOTA": 0.569}, "source": "MaskCaptioner paper, Table 3",
+         "note": "printed CHOTA 56.9 is not the cube root of <its parts>"}])
     return store
 
 
@@ -82,6 +83,9 @@ def test_page_has_the_ranked_rows(board, tracks, tmp_path):
     assert "<td data-value=\"0.587\">58.7</td>" in page       # reported: as printed
     assert "<td data-value=\"0.62\">62.00</td>" in page       # scored: two decimals
     assert 'title="MaskCaptioner paper, Table 3"' in page
+    # A reported row's note (e.g. a known inconsistency of the paper) is shown under the table.
+    assert '<sup class="note"><a href="#note-1">1</a></sup>' in page
+    assert '<li id="note-1">printed CHOTA 56.9 is not the cube root of &lt;its parts&gt;</li>' in page
     assert "CapA-spice" not in parsed.headers                 # no entry has it
     site = tmp_path / "site"
     assert {p.name for p in (site / "vidstg-val-box").iterdir()} == {

@@ -81,6 +81,22 @@ def test_reported_rows_are_separate_and_idempotent(store):
     assert reported.is_reported and reported.description == "s"
 
 
+def test_reseeding_replaces_stale_reported_rows_and_keeps_scored_ones(store):
+    old = [{"track": "t-box", "method": "Old name", "team": "X", "setting": "s",
+            "metrics": {"CHOTA": 0.6}, "source": "paper, Table 3", "note": None},
+           {"track": "other", "method": "Elsewhere", "team": "X", "metrics": {"CHOTA": 0.1},
+            "source": "paper", "note": None}]
+    assert store.seed_reported(old) == 2
+    _add(store, "sha256:1", 0.7)
+    new = [{"track": "t-box", "method": "New name", "team": "X", "setting": "s",
+            "metrics": {"CHOTA": 0.6}, "source": "paper, Table 3, row 1", "note": "n"}]
+    assert store.seed_reported(new, replace_tracks=["t-box"]) == 1
+    assert [e.method for e in store.entries("t-box", kind=REPORTED)] == ["New name"]
+    assert [e.checksum for e in store.entries("t-box", kind=SCORED)] == ["sha256:1"]
+    assert [e.method for e in store.entries("other")] == ["Elsewhere"]  # not a replaced track
+    assert store.seed_reported(new, replace_tracks=["t-box"]) == 0
+
+
 def test_ranking_order_ties_and_reported_rows(store):
     store.seed_reported([{"track": "t-box", "method": "P", "team": "X", "metrics": {"CHOTA": 0.65},
                           "source": "paper", "note": None},

@@ -140,7 +140,7 @@ class GeminiClient:
     def generate(self, request: CaptionRequest) -> CaptionResponse:
         """Send one request (blocking)."""
         config = self._types.GenerateContentConfig(
-            system_instruction=request.system_prompt,
+            system_instruction=request.system_prompt or None,
             temperature=request.temperature,
             max_output_tokens=request.max_output_tokens,
         )

@@ -30,9 +30,9 @@ from tqdm import tqdm
 from benchmark.captioning.cache import CaptionCache, cache_key
 from benchmark.captioning.client import DEFAULT_MODEL, CaptionRequest, Turn, VLMClient, VLMError
 from benchmark.captioning.costs import DEFAULT_PRICES, Price, Usage, call_cost
-from benchmark.captioning.prompts import PROMPT_VERSION, SYSTEM_PROMPTS, VISUAL_PROMPTS, user_prompt
+from benchmark.captioning.prompts import PROMPT_VERSION, SYSTEM_PROMPTS, VISUAL_PROMPTS, VOCAP_PROMPT, user_prompt
 from benchmark.captioning.sources import Target, read_json
-from benchmark.captioning.validate import check_caption
+from benchmark.captioning.validate import CaptionCheck, check_caption, parse_vocap_answer
 from benchmark.captioning.visual import area_fraction, render_views
 from benchmark.errors import InputError
 
@@ -230,7 +230,7 @@ class CaptionPipeline:
     def build_request(self, target: Target) -> CaptionRequest:
         """The exact request for one object (reads and draws its frames)."""
         views = render_views(target, style=self.style, num_frames=self.num_frames, max_side=self.max_side)
-        text = user_prompt(
+        text = VOCAP_PROMPT if self.style == "vocap" else user_prompt(
             category=target.category,
             boxes_xyxy=[v.box_xyxy for v in views],
             area_fraction=area_fraction(target),
@@ -306,9 +306,17 @@ class CaptionPipeline:
         except VLMError as exc:
             return {**record, "status": "error", "reason": str(exc), "attempts": getattr(exc, "attempts", 1)}
         names = ([target.category] if target.category else []) + list(target.other_categories)
-        check = check_caption(response.text, categories=names)
+        parts = {}
+        if self.style == "vocap":
+            answer = parse_vocap_answer(response.text)
+            parts = {"vocap": {"category": answer.category, "properties": answer.properties,
+                               "action": answer.action}}
+            check = (CaptionCheck("", answer.problem) if answer.problem is not None
+                     else check_caption(answer.description, categories=names))
+        else:
+            check = check_caption(response.text, categories=names)
         return {
-            **record,
+            **record, **parts,
             "status": "ok" if check.problem is None else "invalid",
             "caption": check.caption if check.problem is None else "",
             "answer": response.text,

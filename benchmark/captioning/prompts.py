@@ -5,9 +5,12 @@ example), optional few-shot turns, and a per-object user prompt holding the visu
 (the sampled frames) and the textual cues that MaskCaptioner's Table 1 found useful: box
 coordinates, area, the object's category and the other objects' categories.
 
-Two visual prompts exist: ``"boxes"`` (MaskCaptioner: the object's box drawn on each frame)
-and ``"contour"`` (VoCap: a red contour around the mask and a blurred background). Each has
-its own system prompt.
+Three visual prompts exist: ``"boxes"`` (MaskCaptioner: the object's box drawn on each frame),
+``"contour"`` (VoCap's views: a red contour around the mask and a blurred background, with our
+cue-based prompt) and ``"vocap"`` (the same views with VoCap's own Gemini prompt, verbatim,
+and nothing else; its answers follow VoCap's FORMAT and are parsed by
+:func:`benchmark.captioning.validate.parse_vocap_answer`). Each has its own system prompt
+(none for ``"vocap"``, which sends its one prompt as the user turn, as VoCap does).
 
 Any change to the text below changes the captions, so it must bump ``PROMPT_VERSION``: the
 version is part of the cache key, and a bump makes a rerun ask again instead of mixing
@@ -31,7 +34,7 @@ from typing import Sequence
 
 PROMPT_VERSION = "v1"
 
-VISUAL_PROMPTS = ("boxes", "contour")
+VISUAL_PROMPTS = ("boxes", "contour", "vocap")
 
 _EXAMPLE = """Example of a user message and the expected answer:
 Category of the queried object: dog
@@ -82,7 +85,34 @@ Rules:
 {_FORMAT}
 
 {_EXAMPLE}""",
+    "vocap": "",  # VoCap sends its prompt (VOCAP_PROMPT) with the frames, no system prompt
 }
+
+
+# VoCap's Gemini prompt, verbatim (Uijlings et al. 2025, appendix A.2, "Text prompt to generate
+# SAV-Caption-train"), quote characters as printed (U+2019, and U+2018 before the refusal). It
+# comes with the contour views (red contour, blurred background) and nothing else: no system
+# prompt, no category or box cues. The answer follows its FORMAT; parse_vocap_answer reads it.
+VOCAP_PROMPT = (
+    "Describe the subject in the red contour in the following video. If the subject is a part of an "
+    "object, please describe this part instead of the whole object. Please DO NOT DESCRIBE anything "
+    "in the blurred background outside the red contour. First determine the subject\u2019s category "
+    "(CATEGORY), properties (PROPERTIES), action (ACTION), and then give a description in ONE "
+    "sentence (DESCRIPTION) including category, properties, and action, etc.. Please use this "
+    "FORMAT: \u2019The video shows a CATEGORY. The subject\u2019s properties are PROPERTIES. The subject\u2019s "
+    "action is ACTION. DESCRIPTION.\u2019. The DESCRIPTION starts with \u2019A/ An CATEGORY\u2019 or \u2019A/ An "
+    "PROPERTIES CATEGORY\u2019 if it is grammarly more proper to put the properties before the category. "
+    "The category, properties, motion and the descriptions should be consistent. PROPERTIES should "
+    "be about the objects appearance (color, texture, size, material, shape), what it is wearing or "
+    "a functional property (e.g. fast, sharp). Please always include interesting or unexpected "
+    "properties. If there are multiple actions happening sequentially, connect them with \u2019then\u2019, "
+    "but do not include more than 3 actions. For static objects or parts, just say the ACTION is "
+    "\u2019static\u2019 and it is OK to not include ACTION in DESCRIPTION. Please DO NOT mention the red "
+    "contour in the description. If the subject is a person, please avoid describing the person\u2019s "
+    "skin color and describe the person\u2019s clothes color instead. You only need to describe the "
+    "details that you are certain about. If you cannot perform the task or you are very uncertain, "
+    "please say \u2018I cannot perform the task for this video.\u2019."
+)
 
 
 def user_prompt(

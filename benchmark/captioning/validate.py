@@ -82,3 +82,49 @@ def check_caption(text: str, *, categories: Sequence[str] = ()) -> CaptionCheck:
     if len(words) > MAX_WORDS:
         return CaptionCheck(caption, f"too long ({len(words)} words)")
     return CaptionCheck(caption, None)
+
+
+@dataclass(frozen=True)
+class VocapAnswer:
+    """The four parts of an answer in VoCap's FORMAT (``problem`` set when it is not one)."""
+
+    category: str
+    properties: str
+    action: str
+    description: str
+    problem: str | None = None
+
+
+# VoCap asks for: 'The video shows a CATEGORY. The subject's properties are PROPERTIES. The
+# subject's action is ACTION. DESCRIPTION.' (its quotes are U+2019; models answer with either).
+_VOCAP_FORMAT = re.compile(
+    r"^The video shows (?:an?|the)?\s*(?P<category>.+?)\.\s+"
+    r"The subject['\u2019]s properties are (?P<properties>.+?)\.\s+"
+    r"The subject['\u2019]s action is (?P<action>.+?)\.\s+"
+    r"(?P<description>\S.*)$", re.DOTALL)
+_VOCAP_REFUSAL = re.compile(r"I cannot perform the task for this video", re.IGNORECASE)
+
+
+def parse_vocap_answer(text: str) -> VocapAnswer:
+    """Read an answer to VoCap's prompt; the caption is its DESCRIPTION (the one sentence the
+    prompt asks for; VoCap's training captions are such sentences). Its refusal sentence and
+    anything outside the FORMAT are problems.
+
+    Example:
+        >>> a = parse_vocap_answer("The video shows a dog. The subject\u2019s properties are brown, "
+        ...     "small. The subject\u2019s action is running then jumping. A small brown dog runs then jumps.")
+        >>> a.category, a.action, a.description
+        ('dog', 'running then jumping', 'A small brown dog runs then jumps.')
+        >>> parse_vocap_answer("I cannot perform the task for this video.").problem
+        'refusal'
+    """
+    body = " ".join(text.split())
+    body = body.strip("\"'`\u2018\u2019 ")
+    if _VOCAP_REFUSAL.search(body):
+        return VocapAnswer("", "", "", "", problem="refusal")
+    match = _VOCAP_FORMAT.match(body)
+    if match is None:
+        return VocapAnswer("", "", "", "", problem="not in VoCap's answer format")
+    description = match["description"].strip()
+    return VocapAnswer(match["category"].strip(), match["properties"].strip(), match["action"].strip(),
+                       description if description.endswith((".", "!", "?")) else description + ".")

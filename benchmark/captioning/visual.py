@@ -116,14 +116,14 @@ def render_views(
                 image, (int(round(box[0])), int(round(box[1]))),
                 (int(round(box[2])), int(round(box[3]))), RED_BGR, thickness,
             )
-        elif style == "contour":
+        elif style in ("contour", "vocap"):
             mask = _mask(target, f, h, w)
             blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=max(2.0, max(h, w) / 100))
             image = np.where(mask[..., None] > 0, image, blurred)
             contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
             cv2.drawContours(image, contours, -1, RED_BGR, thickness)
         else:
-            raise InputError(f"unknown visual prompt {style!r}; expected 'boxes' or 'contour'")
+            raise InputError(f"unknown visual prompt {style!r}; expected 'boxes', 'contour' or 'vocap'")
         ok, png = cv2.imencode(".png", image)
         if not ok:  # pragma: no cover - OpenCV only fails here on empty images
             raise InputError("could not encode frame as PNG", source=str(target.frame_paths[f]))

@@ -1,5 +1,5 @@
 """Sub-commands for the neighbouring benchmarks' metrics: ``trackmap``, ``lgvis``, ``jf``,
-``vocap`` and ``judge``. Same conventions as ``benchmark score``: a console table, ``--json``
+``vocap``, ``bensmot`` and ``judge``. Same conventions as ``benchmark score``: a console table, ``--json``
 (settings and scores), ``--csv`` (the per-category / per-object / per-video table), a progress
 bar unless ``--quiet``.
 
@@ -128,17 +128,39 @@ def _run_vocap(args: argparse.Namespace) -> int:
                            "tokenize": args.tokenize, "skip_first_and_last": not args.all_frames})
 
 
+def _run_bensmot(args: argparse.Namespace) -> int:
+    from benchmark.metrics.bensmot import bensmot_captions
+    from benchmark.scoring import chota
+
+    res = bensmot_captions(args.gt, args.pred, protocol=args.protocol,
+                           score_threshold=args.caption_score_threshold)
+    # DetA and AssA as Table 5 prints them: HOTA sub-metrics with box IoU at alpha 0.5.
+    tracking = chota(args.gt, args.pred, iou="box", caption_metrics=(), progress=show_progress(args.quiet))
+    summary = {"DetA": tracking["DetA"], "AssA": tracking["AssA"], "HOTA": tracking["HOTA"], **res.summary}
+    return _emit(args, title=f"BenSMOT instance captions: {Path(args.pred).name}", summary=summary,
+                 table=res.per_pair,
+                 settings={"metric": "bensmot_captions", "protocol": args.protocol,
+                           "caption_score_threshold": args.caption_score_threshold,
+                           "tracking": "box IoU, alpha 0.5, score > 0.5"},
+                 notes=("CIDEr on pycocoevalcap's scale: the papers print it x100",),
+                 warnings=tracking.warnings)
+
+
 def _run_judge(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from benchmark.captions.cache import PairScoreCache
-    from benchmark.metrics.caption_accuracy import (GeminiJudge, TransformersJudge,
+    from benchmark.metrics.caption_accuracy import (DECODINGS, GeminiJudge, TransformersJudge,
                                                     caption_accuracy, load_vicas_caption_items)
 
     items = load_vicas_caption_items(args.gt, args.pred)
+    decoding = DECODINGS[args.decoding]
+    changes = {k: v for k, v in (("seed", args.seed), ("max_new_tokens", args.max_new_tokens)) if v is not None}
+    decoding = dataclasses.replace(decoding, **changes)
     if args.model_path:
-        judge = TransformersJudge(model_path=args.model_path, device=args.device,
-                                  max_new_tokens=args.max_new_tokens)
+        judge = TransformersJudge(model_path=args.model_path, device=args.device, decoding=decoding)
     else:
-        judge = GeminiJudge(model=args.gemini_model)
+        judge = GeminiJudge(model=args.gemini_model, decoding=decoding)
     cache = None if args.cache == "none" else PairScoreCache(
         None if args.cache == "default" else args.cache)
     try:
@@ -150,7 +172,7 @@ def _run_judge(args: argparse.Namespace) -> int:
     return _emit(args, title=f"ViCaS caption accuracy: {Path(args.pred).name}", summary=res.summary,
                  table=res.per_video,
                  settings={"metric": "vicas_caption_accuracy", "judge": judge.model_id,
-                           "prompt_version": args.prompt_version},
+                           "decoding": dataclasses.asdict(decoding), "prompt_version": args.prompt_version},
                  notes=("comparable with the ViCaS paper only with Llama-3-70B-Instruct",))
 
 
@@ -199,13 +221,28 @@ def register(subparsers) -> None:
     _add_outputs(p, "per-object")
     p.set_defaults(func=_run_vocap)
 
+    p = subparsers.add_parser("bensmot", help="BenSMOT instance-caption CIDEr (+ DetA, AssA)",
+                              description=__doc__, formatter_class=fmt)
+    p.add_argument("--gt", required=True, help="BenSMOT ground truth (benchmark convert bensmot)")
+    p.add_argument("--pred", required=True, help="per-track or frame-level predictions, one caption per track")
+    p.add_argument("--protocol", choices=("captionformer", "smoter"), default="captionformer",
+                   help="pairing of MaskCaptioner's official code (default, Table 5) or SMOTer's")
+    p.add_argument("--caption-score-threshold", type=float, default=None,
+                   help="caption only tracks scoring above this (default: every track, as both codes)")
+    _add_outputs(p, "per-pair")
+    p.set_defaults(func=_run_bensmot)
+
     p = subparsers.add_parser("judge", help="ViCaS caption accuracy with an LLM judge",
                               description=__doc__, formatter_class=fmt)
     p.add_argument("--gt", required=True, help="folder (or JSON list) of ViCaS GT files")
     p.add_argument("--pred", required=True, help="folder (or JSON list) with 'pred_caption'")
     p.add_argument("--model-path", help="local transformers causal LM folder (else Gemini)")
     p.add_argument("--device", default="cpu", help="torch device for --model-path")
-    p.add_argument("--max-new-tokens", type=int, default=8)
+    p.add_argument("--decoding", choices=("vicas", "greedy"), default="vicas",
+                   help="vicas (default): sampling at temperature 0.6, top-p 0.9, seed 1, up to 8191 "
+                        "new tokens, as ViCaS; greedy: deterministic, up to 8 new tokens")
+    p.add_argument("--seed", type=int, help="sampling seed (default 1, as ViCaS)")
+    p.add_argument("--max-new-tokens", type=int, help="default: the decoding's (8191 / 8)")
     p.add_argument("--gemini-model", default="gemini-2.0-flash")
     p.add_argument("--prompt-version", default="vicas-1")
     p.add_argument("--cache", default="default",

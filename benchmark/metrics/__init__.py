@@ -4,6 +4,7 @@
 - :mod:`benchmark.metrics.lgvis`: ViCaS LG-VIS mAP (``lgvis_map``).
 - :mod:`benchmark.metrics.jf`: DAVIS J&F for masklets (``j_and_f``).
 - :mod:`benchmark.metrics.vocap`: VoCap multi-reference object captioning (``vocap``).
+- :mod:`benchmark.metrics.bensmot`: BenSMOT instance-caption CIDEr (``bensmot_captions``).
 - :mod:`benchmark.metrics.caption_accuracy`: ViCaS caption accuracy with an LLM judge.
 - :mod:`benchmark.metrics.tracks`: both input layouts read as whole-video tracks.
 
@@ -21,7 +22,7 @@ import importlib
 _EXPORTS = {
     "track_map": "track_map", "lvvis_category_groups": "track_map",
     "lgvis_map": "lgvis", "j_and_f": "jf", "vocap": "vocap",
-    "multi_reference_cider": "vocap", "caption_accuracy": "caption_accuracy",
+    "multi_reference_cider": "vocap", "bensmot_captions": "bensmot", "caption_accuracy": "caption_accuracy",
     "load_tracks": "tracks",
 }
 __all__ = sorted(_EXPORTS)

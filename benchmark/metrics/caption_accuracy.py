@@ -8,9 +8,14 @@ non-numeric (or NaN) answer scores 0, and scores are clipped to [0, 5]; a video'
 mean over its variants, CA the mean over videos.
 
 The judge is pluggable: anything with a ``model_id`` and ``generate(system, user) -> str``.
-Two backends ship: :class:`TransformersJudge` (a local causal LM loaded from a folder, greedy
-decoding) and :class:`GeminiJudge` (``google-genai``, temperature 0). Both decode
-deterministically by default. The paper's judge is Llama-3-70B-Instruct; any other model gives
+Two backends ship: :class:`TransformersJudge` (a local causal LM loaded from a folder) and
+:class:`GeminiJudge` (``google-genai``). Both decode as ViCaS does by default
+(:data:`VICAS_DECODING`: sampling at temperature 0.6 and top-p 0.9, seed 1, up to 8191 new
+tokens, one sample per pair; ``vicas/evaluation/llama3/interface.py`` and ``caption_eval.py``
+of Ali2500/ViCaS); :data:`GREEDY_DECODING` is the deterministic variant, labelled as such in
+the model id. ViCaS seeds its sampler once per run, so its samples depend on the order of the
+pairs; here each pair's sample is seeded from (seed, prompt), so that a cached answer is the
+one a fresh run would draw. The paper's judge is Llama-3-70B-Instruct; any other model gives
 numbers that are not comparable with the published ones.
 
 Prompts are versioned (:data:`PROMPTS`); answers are cached persistently in the caption score
@@ -104,6 +109,43 @@ PROMPTS: dict[str, JudgePrompt] = {
 DEFAULT_PROMPT = "vicas-1"
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """How a judge decodes: ``sample`` (else greedy), its temperature, top-p and seed, and the
+    most new tokens (an answer is read with ``float()`` whole, so a longer one scores 0 either
+    way)."""
+
+    name: str
+    sample: bool
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    max_new_tokens: int = 8191
+
+    @property
+    def id(self) -> str:
+        """The settings in the judge's model id (and so in its cache key).
+
+        Example:
+            >>> VICAS_DECODING.id, GREEDY_DECODING.id
+            ('vicas-t0.6-p0.9-seed1-max8191', 'greedy-max8')
+        """
+        if not self.sample:
+            return f"{self.name}-max{self.max_new_tokens}"
+        return f"{self.name}-t{self.temperature}-p{self.top_p}-seed{self.seed}-max{self.max_new_tokens}"
+
+    def pair_seed(self, system: str, user: str) -> int:
+        """The seed of one prompt's sample: the run's seed and the prompt, hashed."""
+        digest = hashlib.sha256(f"{self.seed}|{system}|{user}".encode("utf-8", "surrogatepass")).digest()
+        return int.from_bytes(digest[:8], "little") >> 1
+
+
+# ViCaS: Llama.build(seed=1); predict_batch(temperature=0.6, top_p=0.9); max_gen_len = 8192 - 1.
+VICAS_DECODING = Decoding("vicas", sample=True, temperature=0.6, top_p=0.9, seed=1, max_new_tokens=8191)
+GREEDY_DECODING = Decoding("greedy", sample=False, max_new_tokens=8)
+DECODINGS = {d.name: d for d in (VICAS_DECODING, GREEDY_DECODING)}
+
+
 class Judge(Protocol):
     """What a judge backend provides."""
 
@@ -140,7 +182,8 @@ def _folder_fingerprint(path: Path) -> str:
 
 
 class TransformersJudge:
-    """A local causal LM (``transformers``) loaded from a folder; greedy decoding by default.
+    """A local causal LM (``transformers``) loaded from a folder, decoding as ViCaS by default
+    (pure top-p sampling: no top-k, whatever the model's generation config says).
 
     The chat template of the tokenizer is used when it has one (instruction-tuned models such
     as Llama-3-Instruct); otherwise system and user messages are joined by a blank line.
@@ -150,8 +193,7 @@ class TransformersJudge:
     """
 
     def __init__(self, *, model_path: str | os.PathLike[str], device: str = "cpu",
-                 max_new_tokens: int = 8, do_sample: bool = False, temperature: float = 1.0,
-                 torch_dtype: str | None = None) -> None:
+                 decoding: Decoding = VICAS_DECODING, torch_dtype: str | None = None) -> None:
         path = Path(model_path)
         if not path.is_dir():
             raise InputError("the judge model folder does not exist", source=str(path))
@@ -166,13 +208,14 @@ class TransformersJudge:
             path, local_files_only=True, torch_dtype=torch_dtype or "auto").to(device)
         self.model.eval()
         self.device = device
-        self.generate_kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens,
-                                                "do_sample": do_sample}
-        if do_sample:
-            self.generate_kwargs["temperature"] = temperature
-        decoding = f"sample-t{temperature}" if do_sample else "greedy"
-        self.model_id = (f"transformers:{path.resolve().name}:{_folder_fingerprint(path)}:"
-                         f"{decoding}:max{max_new_tokens}")
+        self.decoding = decoding
+        self.generate_kwargs: dict[str, Any] = {"max_new_tokens": decoding.max_new_tokens,
+                                                "do_sample": decoding.sample}
+        if decoding.sample:
+            self.generate_kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=0)
+        else:  # silence the sampling defaults a model's generation config may carry
+            self.generate_kwargs.update(temperature=None, top_p=None, top_k=None)
+        self.model_id = f"transformers:{path.resolve().name}:{_folder_fingerprint(path)}:{decoding.id}"
 
     def generate(self, system: str, user: str) -> str:
         """Answer one prompt; returns the decoded new tokens only."""
@@ -188,6 +231,8 @@ class TransformersJudge:
         pad = self.tokenizer.pad_token_id
         if pad is None:
             pad = self.tokenizer.eos_token_id
+        if self.decoding.sample:
+            torch.manual_seed(self.decoding.pair_seed(system, user))
         with torch.no_grad():
             out = self.model.generate(ids, attention_mask=torch.ones_like(ids),
                                       pad_token_id=pad, **self.generate_kwargs)
@@ -195,7 +240,8 @@ class TransformersJudge:
 
 
 class GeminiJudge:
-    """Gemini through ``google-genai`` (imported on first use), temperature 0 by default.
+    """Gemini through ``google-genai`` (imported on first use), decoding as ViCaS by default
+    (temperature, top-p and the pair's seed sent with each request).
 
     The API key comes from ``api_key`` or the ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY``
     environment variables, as the ``google-genai`` client reads them.
@@ -205,7 +251,7 @@ class GeminiJudge:
     """
 
     def __init__(self, *, model: str = "gemini-2.0-flash", api_key: str | None = None,
-                 temperature: float = 0.0, max_output_tokens: int = 16) -> None:
+                 decoding: Decoding = VICAS_DECODING) -> None:
         try:
             from google import genai
             from google.genai import types
@@ -214,15 +260,16 @@ class GeminiJudge:
         self._client = genai.Client(api_key=api_key) if api_key else genai.Client()
         self._types = types
         self.model = model
-        self.temperature = temperature
-        self.max_output_tokens = max_output_tokens
-        self.model_id = f"gemini:{model}:t{temperature}:max{max_output_tokens}"
+        self.decoding = decoding
+        self.model_id = f"gemini:{model}:{decoding.id}"
 
     def generate(self, system: str, user: str) -> str:
         """Answer one prompt (the text of the first candidate, "" when there is none)."""
+        d = self.decoding
+        sampling = (dict(temperature=d.temperature, top_p=d.top_p, seed=d.pair_seed(system, user) % 2**31)
+                    if d.sample else dict(temperature=0.0))
         config = self._types.GenerateContentConfig(
-            system_instruction=system, temperature=self.temperature,
-            max_output_tokens=self.max_output_tokens)
+            system_instruction=system, max_output_tokens=d.max_new_tokens, **sampling)
         response = self._client.models.generate_content(model=self.model, contents=user,
                                                         config=config)
         return response.text or ""

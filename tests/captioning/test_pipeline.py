@@ -229,3 +229,41 @@ def test_dry_run_writes_exact_prompts_and_images(lvvis, tmp_path):
     assert sorted(p.name for p in folder.glob("*.png")) == [f"frame_{i}.png" for i in range(4)]
     assert "Category of the queried object: cat" in (folder / "prompt.txt").read_text()
     assert not (lvvis["tmp"] / "cache.jsonl").exists()
+
+
+def test_vocap_style_sends_vocaps_own_prompt_and_keeps_the_parsed_description(lvvis, fake_client):
+    from benchmark.captioning.prompts import VOCAP_PROMPT
+    from benchmark.captioning.visual import render_views
+
+    answers = {
+        # VoCap's FORMAT with straight and typographic quotes: the DESCRIPTION is the caption.
+        "11": "'The video shows a cat. The subject's properties are small, grey, furry. The subject's "
+              "action is walking. A small grey cat walks to the right.'",
+        "12": "The video shows a dog. The subject\u2019s properties are brown. The subject\u2019s action is "
+              "static. A brown dog lies on the ground",
+        "13": "I cannot perform the task for this video.",
+        "21": "A cat sits on the floor.",                       # a plain caption: not VoCap's format
+        "22": "The video shows a box. The subject's properties are brown. The subject's action is static. "
+              "A brown box inside the red contour.",           # the description names the visual prompt
+    }
+    ts = targets(lvvis)
+
+    def script(request, n):
+        # VoCap's prompt is the whole text: the object is known only from its frames.
+        ident = next(t.annotation_id for t in ts
+                     if render_views(t, style="vocap", num_frames=4)[0].png == request.turns[-1].images[0])
+        return CaptionResponse(text=answers[ident], input_tokens=100, output_tokens=20)
+
+    client = fake_client(script)
+    run = make(lvvis, client, style="vocap").run(ts)
+    request = client.requests[0]
+    assert request.system_prompt == "" and request.turns[-1].text == VOCAP_PROMPT
+    assert VOCAP_PROMPT.startswith("Describe the subject in the red contour in the following video.")
+    assert VOCAP_PROMPT.endswith("please say \u2018I cannot perform the task for this video.\u2019.")
+    assert run.captions == {"11": "A small grey cat walks to the right.", "12": "A brown dog lies on the ground."}
+    reasons = {f["annotation_id"]: f["reason"] for f in run.failures}
+    assert reasons == {"13": "refusal", "21": "not in VoCap's answer format",
+                       "22": 'mentions the visual prompt ("contour")'}
+    stored = [json.loads(line) for line in (lvvis["tmp"] / "cache.jsonl").read_text().splitlines()]
+    assert {r["annotation_id"]: r["vocap"]["category"] for r in stored} == {
+        "11": "cat", "12": "dog", "13": "", "21": "", "22": "box"}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 import types
+from dataclasses import replace
 
 import pytest
 
 from benchmark.captions.cache import PairScoreCache
-from benchmark.metrics.caption_accuracy import (PROMPTS, CaptionItem, GeminiJudge,
-                                                TransformersJudge, caption_accuracy,
+from benchmark.metrics.caption_accuracy import (GREEDY_DECODING, PROMPTS, VICAS_DECODING, CaptionItem,
+                                                GeminiJudge, TransformersJudge, caption_accuracy,
                                                 load_vicas_caption_items, parse_score)
 
 
@@ -101,9 +102,18 @@ def test_gemini_backend_is_deterministic_and_lazy(monkeypatch):
     judge = GeminiJudge(model="gemini-x", api_key="k")
     res = caption_accuracy([CaptionItem(1, "pred", ["gt"])], judge=judge)
     assert res.summary["CA"] == 3.0
-    assert seen["model"] == "gemini-x" and seen["config"]["temperature"] == 0.0
-    assert seen["config"]["system_instruction"] == PROMPTS["vicas-1"].system
+    # ViCaS's decoding by default: temperature 0.6, top-p 0.9, a seed derived from seed 1.
+    config = seen["config"]
+    assert seen["model"] == "gemini-x" and (config["temperature"], config["top_p"]) == (0.6, 0.9)
+    system, user = PROMPTS["vicas-1"].render("gt", "pred")
+    assert config["seed"] == VICAS_DECODING.pair_seed(system, user) % 2**31
+    assert config["max_output_tokens"] == 8191 and judge.model_id == "gemini:gemini-x:vicas-t0.6-p0.9-seed1-max8191"
+    assert config["system_instruction"] == PROMPTS["vicas-1"].system
     assert "PREDICTED: pred" in seen["contents"]
+    greedy = GeminiJudge(model="gemini-x", api_key="k", decoding=GREEDY_DECODING)
+    greedy.generate("s", "u")
+    assert seen["config"]["temperature"] == 0.0 and "seed" not in seen["config"]
+    assert greedy.model_id == "gemini:gemini-x:greedy-max8"
 
 
 def test_transformers_backend_on_a_tiny_saved_model(tmp_path):
@@ -131,10 +141,26 @@ def test_transformers_backend_on_a_tiny_saved_model(tmp_path):
     model.save_pretrained(tmp_path / "tiny")
     fast.save_pretrained(tmp_path / "tiny")
 
-    judge = TransformersJudge(model_path=tmp_path / "tiny", max_new_tokens=1)
-    assert judge.model_id.startswith("transformers:tiny:") and "greedy" in judge.model_id
+    judge = TransformersJudge(model_path=tmp_path / "tiny", decoding=replace(GREEDY_DECODING, max_new_tokens=1))
+    assert judge.model_id.startswith("transformers:tiny:") and judge.model_id.endswith(":greedy-max1")
     res = caption_accuracy([CaptionItem(1, "a man runs", ["a man is running", "a runner"])],
                            judge=judge)
     assert res.summary["CA"] == 4.0
-    two = TransformersJudge(model_path=tmp_path / "tiny", max_new_tokens=2)
+    two = TransformersJudge(model_path=tmp_path / "tiny", decoding=replace(GREEDY_DECODING, max_new_tokens=2))
     assert parse_score(two.generate("x", "y")) == 0.0  # "4 4" is not a number
+
+    # ViCaS's decoding (the default): pure top-p sampling, every token equally likely here;
+    # one prompt's sample is the same in any order, another prompt's or seed's differs.
+    sampler = TransformersJudge(model_path=tmp_path / "tiny", decoding=replace(VICAS_DECODING, max_new_tokens=6))
+    assert sampler.generate_kwargs == {"max_new_tokens": 6, "do_sample": True, "temperature": 0.6,
+                                       "top_p": 0.9, "top_k": 0}
+    first = sampler.generate("s", "prompt one")
+    sampler.generate("s", "prompt two")
+    assert sampler.generate("s", "prompt one") == first
+    answers = {sampler.generate("s", f"prompt {k}") for k in range(6)}
+    assert len(answers) > 1
+    other_seed = TransformersJudge(model_path=tmp_path / "tiny",
+                                   decoding=replace(VICAS_DECODING, max_new_tokens=6, seed=2))
+    assert [other_seed.generate("s", f"prompt {k}") for k in range(6)] != \
+        [sampler.generate("s", f"prompt {k}") for k in range(6)]
+    assert TransformersJudge(model_path=tmp_path / "tiny").model_id.endswith(":vicas-t0.6-p0.9-seed1-max8191")

@@ -1,8 +1,10 @@
 """Does evaluating on synthetic captions change the verdict? (MaskCaptioner Table 6, generalised)
 
-Given the same videos captioned twice, automatically (a VLM) and manually, and two or more
-systems' predictions, ``compare_ground_truths`` scores every system under both ground truths
-with ``benchmark.chota`` and reports:
+Given videos captioned twice, automatically (a VLM) and manually, and two or more systems'
+predictions, ``compare_ground_truths`` restricts everything to the manual subset (the videos
+and objects of the manual ground truth: the automatic ground truth and the predictions may be
+the full split; what is dropped is reported, see :func:`restrict_to_manual`), scores every
+system under both ground truths with ``benchmark.chota`` and reports:
 
 - CapA / CHOTA (and DetA, AssA, each CapA-metric) of every system under both GTs, and the
   change manual - automatic per system, with a bootstrap confidence interval;
@@ -23,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -44,6 +47,128 @@ HEADLINE = ("CapA", "CHOTA")
 
 
 @dataclass
+class Subset:
+    """What the manual subset kept and what :func:`restrict_to_manual` dropped."""
+
+    videos: int
+    objects: int
+    dropped_videos: int
+    dropped_objects: int
+    dropped_predictions: dict[str, int]
+
+    def notes(self) -> list[str]:
+        """One line per kind of thing dropped (nothing when the inputs were the subset)."""
+        out = []
+        if self.dropped_videos or self.dropped_objects:
+            out.append(f"automatic ground truth: {self.dropped_videos} videos and {self.dropped_objects} objects "
+                       f"outside the manual subset dropped")
+        out += [f"{name}: {n} prediction records outside the manual subset's videos dropped"
+                for name, n in self.dropped_predictions.items() if n]
+        return out
+
+
+def _layout(data: Any, source: str) -> str:
+    if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
+        raise InputError("ground truth must be a JSON object with an 'annotations' list", source=source,
+                         field="annotations")
+    return "coco-video" if "images" in data else "per-track"
+
+
+def _objects(data: dict, source: str) -> tuple[set[int], list[tuple[int, int]]]:
+    """(video ids, the (video id, track id) of every annotation, in order) of a ground truth."""
+    layout = _layout(data, source)
+    if layout == "coco-video":
+        video_of = {}
+        for i, image in enumerate(data["images"]):
+            if not isinstance(image, dict) or "id" not in image or "video_id" not in image:
+                raise InputError("an image needs 'id' and 'video_id'", source=source, record=f"images[{i}]")
+            video_of[image["id"]] = image["video_id"]
+        videos = {v["id"] for v in data.get("videos", []) if isinstance(v, dict)} or set(video_of.values())
+        keys = []
+        for i, ann in enumerate(data["annotations"]):
+            if not isinstance(ann, dict) or "track_id" not in ann or ann.get("image_id") not in video_of:
+                raise InputError("an annotation needs a 'track_id' and the 'image_id' of an image", source=source,
+                                 record=f"annotations[{i}]", field="track_id" if isinstance(ann, dict) else None)
+            keys.append((video_of[ann["image_id"]], ann["track_id"]))
+        return videos, keys
+    videos = {v["id"] for v in data.get("videos", []) if isinstance(v, dict)}
+    keys = []
+    for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict) or "video_id" not in ann or "id" not in ann:
+            raise InputError("a per-track annotation needs 'video_id' and 'id'", source=source,
+                             record=f"annotations[{i}]")
+        keys.append((ann["video_id"], ann["id"]))
+    return videos, keys
+
+
+def restrict_to_manual(automatic: Any, manual: Any, predictions: Mapping[str, Any]
+                       ) -> tuple[dict, dict, dict[str, list], Subset]:
+    """The automatic ground truth and every system's predictions restricted to the manual
+    subset: its videos, and in them the objects (tracks) the manual ground truth holds.
+
+    The manual subset must be part of the automatic ground truth (same video and track ids):
+    a manual video or object the automatic one lacks cannot be compared and is an error.
+    Prediction records are kept by video (per-frame records through their ``image_id``, or
+    their ``video_id``); a record whose image the automatic ground truth does not know is
+    kept, for the scorer to report.
+
+    Example:
+        >>> auto = {"videos": [{"id": 1}, {"id": 2}], "annotations": [
+        ...     {"id": 5, "video_id": 1, "bboxes": [[0, 0, 1, 1]]}, {"id": 6, "video_id": 2, "bboxes": [None]}]}
+        >>> manual = {"videos": [{"id": 1}], "annotations": [{"id": 5, "video_id": 1, "bboxes": [[0, 0, 1, 1]]}]}
+        >>> _, _, preds, subset = restrict_to_manual(auto, manual, {"A": [{"video_id": 2, "bboxes": [None]}]})
+        >>> subset.videos, subset.objects, subset.dropped_videos, subset.dropped_predictions
+        (1, 1, 1, {'A': 1})
+    """
+    auto_data, auto_name = read_json(automatic, what="automatic ground truth")
+    manual_data, manual_name = read_json(manual, what="manual ground truth")
+    auto_videos, auto_keys = _objects(auto_data, auto_name)
+    manual_videos, manual_keys = _objects(manual_data, manual_name)
+    missing = sorted(manual_videos - auto_videos, key=str)
+    if missing:
+        raise InputError(f"the manual ground truth has {len(missing)} videos the automatic one lacks "
+                         f"(first: {missing[0]!r}); both must come from the same split", source=manual_name,
+                         field="videos")
+    known, wanted = set(auto_keys), set(manual_keys)
+    lacking = [k for k in manual_keys if k not in known]
+    if lacking:
+        raise InputError(f"the manual ground truth has objects the automatic one lacks (first: track "
+                         f"{lacking[0][1]!r} of video {lacking[0][0]!r}); both must use the same track ids",
+                         source=manual_name, field="track_id")
+    keep_ann = [k in wanted for k in auto_keys]
+    restricted = dict(auto_data)
+    restricted["annotations"] = [a for a, keep in zip(auto_data["annotations"], keep_ann) if keep]
+    if "videos" in auto_data:
+        restricted["videos"] = [v for v in auto_data["videos"] if isinstance(v, dict) and v.get("id") in manual_videos]
+    video_of_image = {}
+    if "images" in auto_data:
+        restricted["images"] = [im for im in auto_data["images"] if im["video_id"] in manual_videos]
+        video_of_image = {im["id"]: im["video_id"] for im in auto_data["images"]}
+    kept_objects = {k for k, keep in zip(auto_keys, keep_ann) if keep}
+    dropped_objects = len({k for k in auto_keys if k[0] in manual_videos} - kept_objects)
+    systems, dropped = {}, {}
+    for name, source in predictions.items():
+        records, pred_name = read_json(source, what=f"predictions of {name}")
+        if isinstance(records, dict) and isinstance(records.get("annotations"), list):
+            records = records["annotations"]
+        if not isinstance(records, list):
+            raise InputError("predictions must be a JSON list", source=pred_name)
+
+        def video(record: Any) -> Any:
+            if not isinstance(record, dict):
+                return None
+            return video_of_image.get(record.get("image_id"), record.get("video_id"))
+
+        kept = [r for r in records if video(r) is None or video(r) in manual_videos]
+        systems[name] = kept
+        dropped[name] = len(records) - len(kept)
+    subset = Subset(videos=len(manual_videos), objects=len(wanted),
+                    dropped_videos=len(auto_videos - manual_videos), dropped_objects=dropped_objects,
+                    dropped_predictions=dropped)
+    return restricted, manual_data, systems, subset
+
+
+@dataclass
 class BiasResult:
     """Everything ``compare_ground_truths`` measured; ``to_dict`` is what the JSON holds.
 
@@ -62,6 +187,7 @@ class BiasResult:
     caption_stats: dict[str, dict[str, float]]
     settings: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    subset: Subset | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN becomes null)."""
@@ -73,6 +199,7 @@ class BiasResult:
             "changes": records(self.changes), "pairwise": records(self.pairwise),
             "rank_agreement": _nan_to_none(self.rank_agreement),
             "caption_stats": _nan_to_none(self.caption_stats), "warnings": self.warnings,
+            "subset": None if self.subset is None else dataclasses.asdict(self.subset),
         }
 
 
@@ -194,8 +321,9 @@ def compare_ground_truths(
 ) -> BiasResult:
     """Score every system under both GTs and compare; see the module docstring.
 
-    ``automatic``/``manual``: GT paths or dicts over the same videos. ``predictions``: system
-    name -> prediction path/list. ``alphas``: as for ``benchmark.chota`` (a number, numbers or
+    ``automatic``/``manual``: GT paths or dicts; the automatic one may be the whole split, the
+    manual one defines the subset scored (:func:`restrict_to_manual`). ``predictions``: system
+    name -> prediction path/list (the whole split is fine too). ``alphas``: as for ``benchmark.chota`` (a number, numbers or
     ``"hota"``); fields and intervals are averaged over them. ``scorer_options``: extra keyword
     arguments for ``benchmark.chota`` (e.g. ``cache``, ``num_workers``, ``protocol``).
     """
@@ -210,11 +338,12 @@ def compare_ground_truths(
         raise InputError("confidence must be in (0, 1)", field="confidence")
     metrics = tuple(caption_metrics)
     systems = list(predictions)
+    automatic, manual, predictions, subset = restrict_to_manual(automatic, manual, predictions)
     gts = {"automatic": automatic, "manual": manual}
     if isinstance(alphas, (int, float)):
         alphas = (float(alphas),)
     results = {}
-    rows, warnings = [], []
+    rows, warnings = [], subset.notes()
     jobs = [(g, s) for g in GTS for s in systems]
     for g, s in tqdm(jobs, desc="scoring", disable=not progress):
         res = chota(gts[g], predictions[s], iou=iou, alphas=alphas, caption_metrics=metrics,
@@ -259,11 +388,13 @@ def compare_ground_truths(
         rank_agreement[name] = {"kendall_tau": float(tau), "p_value": float(p)}
     used_alphas = [float(a) for a in results["automatic", systems[0]].alphas]
     settings = {"caption_metrics": list(metrics), "iou": iou, "alphas": used_alphas, "score_threshold": score_threshold,
-                "num_bootstrap": num_bootstrap, "confidence": confidence, "seed": seed, "videos": len(videos)}
+                "num_bootstrap": num_bootstrap, "confidence": confidence, "seed": seed, "videos": len(videos),
+                "objects": subset.objects}
     return BiasResult(
         systems=systems, caption_metrics=metrics, scores=scores, changes=changes, pairwise=pairwise,
         rank_agreement=rank_agreement,
         caption_stats={g: caption_statistics(gts[g]) for g in GTS}, settings=settings, warnings=warnings,
+        subset=subset,
     )
 
 
@@ -343,7 +474,9 @@ def write_report(result: BiasResult, out_dir: str | Path) -> dict[str, Path]:
     atomic_write_text(out / "bias.csv", result.scores.to_csv(index=False))
 
     s = result.settings
-    wide = result.scores[["system", "gt", "CapA", "DetA", "AssA", "CHOTA"]]
+    # MaskCaptioner Table 6: annotation type, then system; CapA, DetA, AssA, CHOTA.
+    wide = result.scores[["gt", "system", "CapA", "DetA", "AssA", "CHOTA"]].rename(
+        columns={"gt": "annotation type"}).sort_values("annotation type", kind="stable")
     headline = result.changes[result.changes["field"].isin(HEADLINE)][
         ["system", "field", "automatic", "manual", "delta", "ci_low", "ci_high"]]
     ranks = pd.DataFrame([{"field": k, "kendall_tau": v["kendall_tau"], "p_value": v["p_value"]}
@@ -353,7 +486,8 @@ def write_report(result: BiasResult, out_dir: str | Path) -> dict[str, Path]:
     text = [
         "# Automatic vs manual captions: evaluation bias",
         "",
-        f"{s['videos']} videos, {len(result.systems)} systems; caption metrics {', '.join(s['caption_metrics'])}; "
+        f"{s['videos']} videos / {s['objects']} object trajectories (the manual subset), {len(result.systems)} "
+        f"systems; caption metrics {', '.join(s['caption_metrics'])}; "
         f"{s['iou']} IoU, alpha {', '.join(f'{a:g}' for a in s['alphas'])}, score > {s['score_threshold']}; "
         f"{s['num_bootstrap']} paired bootstrap resamples of videos, {s['confidence']:.0%} intervals (seed {s['seed']}).",
         "",

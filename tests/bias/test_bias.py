@@ -177,12 +177,45 @@ def test_report_files_and_errors(tmp_path):
                                                     "pairwise.png", "caption_lengths.png"}
     data = json.loads(paths["json"].read_text())
     assert data["systems"] == ["A", "B"] and len(data["scores"]) == 4
-    assert "| A | automatic |" in paths["markdown"].read_text()
+    assert "| automatic | A |" in paths["markdown"].read_text()
     with pytest.raises(InputError, match="two systems"):
         compare_ground_truths(gt, gt, {"A": systems["A"]}, **OPTS)
-    other = make_gt([AUTO, AUTO, AUTO])                         # a third video the other GT lacks
-    with pytest.raises(InputError, match="same videos"):
+    other = make_gt([AUTO, AUTO, AUTO])                         # a third video the automatic GT lacks
+    with pytest.raises(InputError, match="1 videos the automatic one lacks") as caught:
         compare_ground_truths(gt, other, systems, **OPTS)
+    assert caught.value.field == "videos"
+
+
+def test_full_split_inputs_are_restricted_to_the_manual_subset():
+    # The automatic GT and the predictions cover three videos; the manual GT covers videos 1 and
+    # 2, and in video 2 only two of the three objects.
+    auto = make_gt([AUTO, AUTO[::-1], AUTO])
+    manual = make_gt([MANUAL, MANUAL[::-1]])
+    manual["annotations"] = [a for a in manual["annotations"] if a["track_id"] != 202]
+    systems = {"A": predictions_from(auto, [AUTO, AUTO[::-1], AUTO]),
+               "B": predictions_from(auto, [MANUAL, MANUAL[::-1], MANUAL])}
+    res = compare_ground_truths(auto, manual, systems, **OPTS)
+    assert dataclasses.asdict(res.subset) == {"videos": 2, "objects": 5, "dropped_videos": 1,
+                                              "dropped_objects": 1, "dropped_predictions": {"A": 9, "B": 9}}
+    assert res.warnings == ["automatic ground truth: 1 videos and 1 objects outside the manual subset dropped",
+                            "A: 9 prediction records outside the manual subset's videos dropped",
+                            "B: 9 prediction records outside the manual subset's videos dropped"]
+    # The same numbers as scoring hand-restricted inputs: video 3 gone, track 202 out of the
+    # automatic GT (its predictions stay: they are false positives under both GTs alike).
+    hand_gt = make_gt([AUTO, AUTO[::-1]])
+    hand_gt["annotations"] = [a for a in hand_gt["annotations"] if a["track_id"] != 202]
+    hand = {k: [r for r in v if r["video_id"] != 3] for k, v in systems.items()}
+    for name in ("A", "B"):
+        expected = chota(hand_gt, hand[name], caption_metrics=("cider",), cache=None)
+        row = res.scores[(res.scores["system"] == name) & (res.scores["gt"] == "automatic")].iloc[0]
+        assert row["CHOTA"] == pytest.approx(expected["CHOTA"], abs=1e-12)
+        assert row["DetA"] == pytest.approx(expected["DetA"], abs=1e-12)
+    assert res.settings["videos"] == 2 and res.settings["objects"] == 5
+    missing = make_gt([MANUAL, MANUAL[::-1]])
+    missing["annotations"][0]["track_id"] = 999                  # an object the automatic GT lacks
+    with pytest.raises(InputError, match="track 999 of video 1") as caught:
+        compare_ground_truths(auto, missing, systems, **OPTS)
+    assert caught.value.field == "track_id"
 
 
 def test_bias_command_end_to_end(tmp_path, capsys):

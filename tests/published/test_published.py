@@ -202,3 +202,11 @@ def test_the_command_lists_filters_writes_and_checks(tmp_path, capsys):
     findings = json.loads((tmp_path / "check.json").read_text())["findings"]
     assert len(findings) == 5 and all(f["known"] for f in findings)
     assert "52.2" in capsys.readouterr().out
+
+
+def test_docs_reproduce_has_a_section_for_every_published_table():
+    headings = [line[4:] for line in (Path(__file__).parents[2] / "docs" / "reproduce.md")
+                .read_text(encoding="utf-8").splitlines() if line.startswith("### ")]
+    named = {part.strip() for heading in headings for part in heading.split(";")}
+    tables = {f"{t.paper}, {t.table}" for p in load_papers() for t in p.tables}
+    assert tables <= named, sorted(tables - named)

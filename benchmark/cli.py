@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "benchmark.commands.datacard",
     "benchmark.commands.caption",
     "benchmark.commands.bias",
+    "benchmark.commands.compare",
     "benchmark.commands.fetch_spice",
     "benchmark.commands.published",
 )

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "benchmark.commands.caption",
     "benchmark.commands.bias",
     "benchmark.commands.compare",
+    "benchmark.commands.analyze",
     "benchmark.commands.fetch_spice",
     "benchmark.commands.published",
 )

@@ -162,22 +162,30 @@ def _assign(score: np.ndarray, gt_frame: np.ndarray, pred_frame: np.ndarray,
     return out
 
 
-def match_sequence(seq: SequenceInput, alphas: np.ndarray) -> SequenceCounts:
-    """HOTA counts and caption pairs of one video at each alpha (TrackEval's eval_sequence).
+@dataclass
+class Assignment:
+    """The matching of one video, the same at every alpha: the ground-truth and predicted
+    detection of each matched pair (one per frame at most per detection) and their similarity.
+    A matched pair is a true positive at alpha where ``similarity >= alpha - EPS``."""
 
-    Example: see the module docstring.
+    gt: np.ndarray
+    pred: np.ndarray
+    similarity: np.ndarray
+
+
+def assign_sequence(seq: SequenceInput) -> Assignment:
+    """TrackEval's global alignment and per-frame Hungarian assignment of one video (both
+    sides non-empty).
+
+    Example:
+        >>> seq = SequenceInput(num_frames=1, gt_frame=np.array([0, 0]), gt_track=np.array([0, 1]),
+        ...     gt_caption=np.array([0, 0]), pred_frame=np.array([0]), pred_track=np.array([0]),
+        ...     pred_caption=np.array([0]), similarity=np.array([0.2, 0.9]))
+        >>> a = assign_sequence(seq)
+        >>> a.gt.tolist(), a.pred.tolist(), a.similarity.tolist()
+        ([1], [0], [0.9])
     """
-    alphas = np.asarray(alphas, dtype=np.float64)
-    n_alpha = len(alphas)
     n_gt, n_pred = len(seq.gt_frame), len(seq.pred_frame)
-    zeros = np.zeros(n_alpha)
-    if n_pred == 0 or n_gt == 0:
-        # TrackEval's early exits: all misses (or all false positives), LocA 1.
-        return SequenceCounts(tp=zeros.copy(), fn=np.full(n_alpha, float(n_gt)),
-                              fp=np.full(n_alpha, float(n_pred) if n_gt == 0 and n_pred else 0.0),
-                              loc_a=np.ones(n_alpha), ass_a=zeros.copy(), ass_re=zeros.copy(),
-                              ass_pr=zeros.copy(), caption_pairs=np.zeros((0, 2), np.int64),
-                              caption_counts=np.zeros((n_alpha, 0), np.int64))
     n_gt_ids = int(seq.gt_track.max()) + 1
     n_pred_ids = int(seq.pred_track.max()) + 1
     pair_gt, pair_pred = frame_pairs(seq.gt_frame, seq.pred_frame, seq.num_frames)
@@ -198,15 +206,40 @@ def match_sequence(seq: SequenceInput, alphas: np.ndarray) -> SequenceCounts:
 
     score = alignment.ravel()[id_pair] * sim
     matched = _assign(score, seq.gt_frame, seq.pred_frame, seq.num_frames)
+    return Assignment(gt=pair_gt[matched], pred=pair_pred[matched], similarity=sim[matched])
+
+
+def match_sequence(seq: SequenceInput, alphas: np.ndarray) -> SequenceCounts:
+    """HOTA counts and caption pairs of one video at each alpha (TrackEval's eval_sequence).
+
+    Example: see the module docstring.
+    """
+    alphas = np.asarray(alphas, dtype=np.float64)
+    n_alpha = len(alphas)
+    n_gt, n_pred = len(seq.gt_frame), len(seq.pred_frame)
+    zeros = np.zeros(n_alpha)
+    if n_pred == 0 or n_gt == 0:
+        # TrackEval's early exits: all misses (or all false positives), LocA 1.
+        return SequenceCounts(tp=zeros.copy(), fn=np.full(n_alpha, float(n_gt)),
+                              fp=np.full(n_alpha, float(n_pred) if n_gt == 0 and n_pred else 0.0),
+                              loc_a=np.ones(n_alpha), ass_a=zeros.copy(), ass_re=zeros.copy(),
+                              ass_pr=zeros.copy(), caption_pairs=np.zeros((0, 2), np.int64),
+                              caption_counts=np.zeros((n_alpha, 0), np.int64))
+    n_gt_ids = int(seq.gt_track.max()) + 1
+    n_pred_ids = int(seq.pred_track.max()) + 1
+    matching = assign_sequence(seq)
+    gt_count = np.bincount(seq.gt_track, minlength=n_gt_ids).astype(np.float64)
+    pred_count = np.bincount(seq.pred_track, minlength=n_pred_ids).astype(np.float64)
+    id_pair_matched = seq.gt_track[matching.gt] * n_pred_ids + seq.pred_track[matching.pred]
 
     # Every alpha at once: a matched pair is a true positive where sim >= alpha - eps.
-    matched_sim = sim[matched]
+    matched_sim = matching.similarity
     is_tp = matched_sim[:, None] >= (alphas - EPS)[None, :]
     tp = is_tp.sum(axis=0).astype(np.float64)
     loc_sum = (np.where(is_tp, matched_sim[:, None].astype(np.float64), 0.0)).sum(axis=0)
     n_cells = n_gt_ids * n_pred_ids
     tp_rows, tp_alpha = np.nonzero(is_tp)
-    match_counts = np.bincount(tp_alpha * n_cells + id_pair[matched][tp_rows],
+    match_counts = np.bincount(tp_alpha * n_cells + id_pair_matched[tp_rows],
                                minlength=n_alpha * n_cells).reshape(n_alpha, n_gt_ids,
                                                                     n_pred_ids).astype(np.float64)
     safe_tp = np.maximum(1.0, tp)
@@ -218,8 +251,8 @@ def match_sequence(seq: SequenceInput, alphas: np.ndarray) -> SequenceCounts:
               ).sum(axis=(1, 2)) / safe_tp
 
     # Caption pairs of true positives whose ground truth has a caption.
-    captioned = seq.gt_caption[pair_gt[matched]] >= 0
-    pair_ids = np.stack([seq.gt_caption[pair_gt[matched]], seq.pred_caption[pair_pred[matched]]],
+    captioned = seq.gt_caption[matching.gt] >= 0
+    pair_ids = np.stack([seq.gt_caption[matching.gt], seq.pred_caption[matching.pred]],
                         axis=1)[captioned]
     caption_pairs, inverse = np.unique(pair_ids, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)

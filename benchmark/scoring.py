@@ -266,6 +266,15 @@ def _match_chunk(args: tuple[list[int], np.ndarray, str]):
     return [_match_video(_FORK_INPUTS[i], alphas, iou, _FORK_TEXT) for i in indices]
 
 
+@dataclass
+class KeptInput:
+    """A video's matcher input with the original track ids of its detections."""
+
+    input: _VideoInput
+    gt_track_ids: np.ndarray
+    pred_track_ids: np.ndarray
+
+
 def _contiguous(ids: np.ndarray) -> np.ndarray:
     return np.unique(ids, return_inverse=True)[1].reshape(-1) if len(ids) else ids
 
@@ -328,6 +337,7 @@ class Chota:
             gt, require_captions=bool(self.caption_metrics))
         self._captions: dict[str, int] = {}
         self._counts: dict[int, SequenceCounts] = {}
+        self.inputs: dict[int, KeptInput] = {}  # filled by update(keep_inputs=True)
         # Prediction records seen and kept (score > threshold), for the degenerate-input warning.
         self._num_predictions = 0
         self._num_kept = 0
@@ -366,8 +376,11 @@ class Chota:
 
     # ---- update / compute
 
-    def update(self, predictions: Source | Detections) -> None:
-        """Match the predictions of one or more videos (all of each video's records at once)."""
+    def update(self, predictions: Source | Detections, *, keep_inputs: bool = False) -> None:
+        """Match the predictions of one or more videos (all of each video's records at once).
+
+        ``keep_inputs``: keep each video's matcher input and its original track ids in
+        :attr:`inputs` (for an error analysis, :mod:`benchmark.analyze`)."""
         det = predictions if isinstance(predictions, Detections) else load_predictions(
             predictions, self.gt, require_captions=bool(self.caption_metrics),
             score_threshold=self.score_threshold)
@@ -395,6 +408,11 @@ class Chota:
                 gt_caption=self._gt_caption_ids[g0:g1], gt_geometry=self._gt_geometry[g0:g1],
                 pred_frame=det.frame[p0:p1], pred_track=_contiguous(det.track[p0:p1]),
                 pred_caption=pred_caption_ids[p0:p1], pred_geometry=pred_geometry[p0:p1]))
+        if keep_inputs:
+            for v, video_input in zip(videos, inputs):
+                g0, g1 = self._gt_bounds[v], self._gt_bounds[v + 1]
+                self.inputs[v] = KeptInput(video_input, self.gt.detections.track[g0:g1],
+                                           det.track[bounds[v]:bounds[v + 1]])
         cider_text = self._caption_text() if (
             "cider" in self.caption_metrics and self.protocol == "reference") else None
         for v, (counts, cider) in zip(videos, self._match_all(inputs, cider_text)):

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "benchmark.commands.bias",
     "benchmark.commands.compare",
     "benchmark.commands.analyze",
+    "benchmark.commands.show",
     "benchmark.commands.fetch_spice",
     "benchmark.commands.published",
 )

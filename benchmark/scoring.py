@@ -120,9 +120,7 @@ class ChotaResult:
             >>> boot = result.resample(rng.multinomial(n, [1 / n] * n, size=1000))  # doctest: +SKIP
             >>> np.percentile(boot["CHOTA"], [2.5, 97.5])                          # doctest: +SKIP
         """
-        weights = np.asarray(weights, dtype=np.float64)
-        summed = {k: np.tensordot(weights, v, axes=([-1], [0])) for k, v in self.video_stats.items()}
-        return {k: v.mean(axis=-1) for k, v in final_fields(summed, self.caption_metrics).items()}
+        return resample_fields(self.video_stats, self.caption_metrics, weights)
 
     def undefined_fields(self) -> dict[str, int]:
         """Fields that average over true positives (AssA, AssRe, AssPr, LocA over all of them,
@@ -158,6 +156,24 @@ class ChotaResult:
     def __repr__(self) -> str:
         values = ", ".join(f"{k}={v:.4f}" for k, v in list(self.to_dict().items())[:6])
         return f"ChotaResult({values}, ...)"
+
+
+def resample_fields(video_stats: dict[str, np.ndarray], metrics: Sequence[str],
+                    weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Fields (averaged over alphas) of videos weighted by ``weights`` (shape ``(...,
+    videos)``), from per-video statistics ``(videos, alphas)`` as :attr:`ChotaResult.video_stats`
+    holds them (or as the leaderboard stores them).
+
+    Example:
+        >>> stats = {"HOTA_TP": np.array([[2.0], [0.0]]), "HOTA_FN": np.array([[0.0], [2.0]]),
+        ...          "HOTA_FP": np.array([[0.0], [0.0]]), "AssA*TP": np.array([[2.0], [0.0]])}
+        >>> resample_fields(stats, [], np.array([[1.0, 1.0], [2.0, 0.0]]))["DetA"].tolist()
+        [0.5, 1.0]
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    summed = {k: np.tensordot(weights, np.asarray(v, dtype=np.float64), axes=([-1], [0]))
+              for k, v in video_stats.items()}
+    return {k: v.mean(axis=-1) for k, v in final_fields(summed, metrics).items()}
 
 
 def final_fields(stats: dict[str, np.ndarray], metrics: Sequence[str]) -> dict[str, np.ndarray]:

@@ -271,6 +271,56 @@ def plot_alpha(entries: list[Entry]) -> bytes | None:
     return _figure_png(fig)
 
 
+BOOTSTRAP_RESAMPLES = 1000
+CONFIDENCE = 0.95
+
+
+def significance(store: Store, ranking: list, metric: str) -> dict[int, dict[str, Any]]:
+    """Per scored entry (by id) with stored per-video statistics: the bootstrap confidence
+    interval of ``metric`` over videos, and whether its paired difference from the scored
+    entry ranked just above it is significant (the interval of the difference excludes 0).
+    Every entry of a track is resampled with the same video weights (a paired bootstrap).
+
+    Example:
+        >>> significance(store, store.ranking("sample-box"), "CHOTA")[3]   # doctest: +SKIP
+        {'low': 0.55, 'high': 0.61, 'above_significant': False}
+    """
+    from benchmark.bias import bootstrap_weights
+    from benchmark.scoring import resample_fields
+
+    samples: dict[int, np.ndarray] = {}
+    weights, order = None, None
+    out: dict[int, dict[str, Any]] = {}
+    previous = None
+    for rank, entry in ranking:
+        if rank is None:
+            continue
+        stored = store.video_stats(entry.id)
+        if stored is None:
+            previous = None
+            continue
+        ids, stats = stored
+        if weights is None:
+            order = ids
+            weights = bootstrap_weights(len(ids), BOOTSTRAP_RESAMPLES, seed=0)
+        if ids != order:  # scored on other videos (another ground truth version): no pairing
+            previous = None
+            continue
+        values = resample_fields(stats, entry.protocol.get("caption_metrics", []), weights).get(metric)
+        if values is None:
+            continue
+        samples[entry.id] = values
+        tail = (1 - CONFIDENCE) / 2
+        low, high = np.quantile(values, [tail, 1 - tail])
+        row: dict[str, Any] = {"low": float(low), "high": float(high), "above_significant": None}
+        if previous is not None:
+            d_low, d_high = np.quantile(samples[previous] - values, [tail, 1 - tail])
+            row["above_significant"] = bool(d_low > 0 or d_high < 0)
+        out[entry.id] = row
+        previous = entry.id
+    return out
+
+
 def render_track(store: Store, track: Track, out: Path, *, plots: bool = True) -> list[Path]:
     """Write one track's page, CSVs and plots under ``out``; returns the files written."""
     ranking = store.ranking(track.name, metric=track.rank_by)
@@ -283,6 +333,7 @@ def render_track(store: Store, track: Track, out: Path, *, plots: bool = True) -
 
     # Columns that no entry of this track has (e.g. SPICE off, or BenSMOT's CIDEr) are left out.
     metrics = [m for m in TABLE_METRICS if any(e.metric(m) is not None for _, e in ranking)]
+    intervals = significance(store, ranking, track.rank_by)
     rows = []
     notes: list[str] = []  # shown under the table, numbered; a row links to its note
     for rank, entry in ranking:
@@ -298,6 +349,9 @@ def render_track(store: Store, track: Track, out: Path, *, plots: bool = True) -
             "id": entry.id, "rank": rank, "kind": entry.kind, "team": entry.team,
             "method": entry.method, "setting": _setting(entry), "source": entry.source,
             "note": entry.note, "note_number": notes.index(entry.note) + 1 if entry.note else None,
+            "ci": (f"[{100 * intervals[entry.id]['low']:.2f}, {100 * intervals[entry.id]['high']:.2f}]"
+                   if entry.id in intervals else ""),
+            "not_significant": intervals.get(entry.id, {}).get("above_significant") is False,
             "date": _date(entry), "csv": csv_link,
             "cells": [{"raw": "" if entry.metric(m) is None else repr(entry.metric(m)),
                        "text": _percent(entry.metric(m), entry.is_reported)}

@@ -17,6 +17,8 @@ import dataclasses
 import os
 from typing import Any
 
+import numpy as np
+
 import benchmark
 from benchmark.errors import InputError
 from benchmark.io import GroundTruth, load_ground_truth
@@ -70,6 +72,9 @@ class Evaluation:
     per_video: list[dict[str, Any]]
     official: bool
     alpha_curve: dict[str, Any] | None
+    # The scorer's sufficient statistics per video (rows of per_video) and alpha: stored so
+    # that the page can bootstrap confidence intervals without scoring again.
+    video_stats: dict[str, list[list[float]]] | None = None
 
 
 def evaluate(submission: Submission, track: Track, *, limits: Limits = Limits(),
@@ -91,7 +96,8 @@ def evaluate(submission: Submission, track: Track, *, limits: Limits = Limits(),
     curve = alpha_curve(gt, det, track) if with_alpha_curve else None
     return Evaluation(submission=submission, report=report,
                       metrics={k: float(v) for k, v in result.to_dict().items()},
-                      per_video=per_video, official=bool(result.official), alpha_curve=curve)
+                      per_video=per_video, official=bool(result.official), alpha_curve=curve,
+                      video_stats={k: np.asarray(v, dtype=float).tolist() for k, v in result.video_stats.items()})
 
 
 def storable_name(name: str) -> str:
@@ -145,7 +151,7 @@ def score_submission(
     entry, created = store.add_scored(
         track=track.name, team=team, method=method, description=description,
         checksum=submission.checksum, protocol={**track.protocol_record(), "official": ev.official},
-        metrics=ev.metrics, per_video=ev.per_video,
+        metrics=ev.metrics, per_video=ev.per_video, video_stats=ev.video_stats,
         submission_name=storable_name(submission.source),
         package_version=benchmark.__version__, alpha_curve=ev.alpha_curve)
     return Scored(entry=entry, created=created, report=ev.report,

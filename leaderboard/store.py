@@ -22,6 +22,7 @@ import os
 import time
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint,
                         create_engine, event, select, text)
@@ -33,6 +34,7 @@ from benchmark.errors import InputError
 DEFAULT_URL = "sqlite:///leaderboard.db"
 SCORED = "scored"
 REPORTED = "reported"
+_STATS = "_stats"  # the key of a per-video row's sufficient statistics (not a metric)
 #: Longest team, method and submission file names, in characters: the sizes of their columns.
 #: PostgreSQL enforces them and SQLite does not, so :func:`check_text` applies them on both.
 MAX_TEAM_CHARS = 200
@@ -221,6 +223,7 @@ class Store:
         protocol: dict[str, Any],
         metrics: dict[str, Any],
         per_video: Iterable[dict[str, Any]],
+        video_stats: dict[str, list[list[float]]] | None = None,
         description: str = "",
         submission_name: str | None = None,
         package_version: str | None = None,
@@ -229,12 +232,18 @@ class Store:
     ) -> tuple[Entry, bool]:
         """Add a scored submission with its per-video rows in one transaction.
 
+        ``video_stats``: the scorer's sufficient statistics, ``{name: rows of per_video x
+        alphas}``, kept with the per-video rows for :meth:`video_stats`.
+
         Returns ``(entry, created)``; ``created`` is False when the same checksum was already
         on this track (the existing entry is returned and nothing is written). Raises
         ``InputError`` (nothing written) for text :func:`check_entry_text` refuses.
         """
         check_entry_text(team=team, method=method, description=description,
                          submission_name=submission_name)
+        per_video = list(per_video)
+        stats_of = [{k: [float(x) for x in rows[i]] for k, rows in video_stats.items()} if video_stats else None
+                    for i in range(len(per_video))]
         row = _Entry(
             track=track, kind=SCORED, dedup_key=checksum, team=team, method=method,
             description=description, checksum=checksum, submission_name=submission_name,
@@ -242,9 +251,9 @@ class Store:
             package_version=package_version, metrics=_clean_metrics(metrics),
             alpha_curve=alpha_curve, source=None, note=None,
             videos=[_VideoResult(video_id=int(v["video_id"]),
-                                 metrics=_clean_metrics({k: x for k, x in v.items()
-                                                         if k != "video_id"}))
-                    for v in per_video],
+                                 metrics={**_clean_metrics({k: x for k, x in v.items() if k != "video_id"}),
+                                          **({_STATS: stats} if stats else {})})
+                    for v, stats in zip(per_video, stats_of)],
         )
         try:
             with Session(self.engine) as session, session.begin():
@@ -311,7 +320,20 @@ class Store:
         with Session(self.engine) as session:
             rows = session.scalars(select(_VideoResult).where(_VideoResult.entry_id == entry_id)
                                    .order_by(_VideoResult.video_id)).all()
-            return pd.DataFrame([{"video_id": r.video_id, **r.metrics} for r in rows])
+            return pd.DataFrame([{"video_id": r.video_id, **{k: v for k, v in r.metrics.items() if k != _STATS}}
+                                 for r in rows])
+
+    def video_stats(self, entry_id: int) -> tuple[list[int], dict[str, np.ndarray]] | None:
+        """``(video ids, {name: (videos, alphas) array})``: the scorer's per-video sufficient
+        statistics of a scored entry, or None when they were not stored (older entries)."""
+        with Session(self.engine) as session:
+            rows = session.scalars(select(_VideoResult).where(_VideoResult.entry_id == entry_id)
+                                   .order_by(_VideoResult.video_id)).all()
+            if not rows or any(_STATS not in r.metrics for r in rows):
+                return None
+            names = list(rows[0].metrics[_STATS])
+            return ([r.video_id for r in rows],
+                    {k: np.array([r.metrics[_STATS][k] for r in rows], dtype=np.float64) for k in names})
 
     def ranking(self, track: str, *, metric: str = "CHOTA") -> list[tuple[int | None, Entry]]:
         """Entries of a track ordered by ``metric`` (best first), with their rank.

@@ -8,6 +8,7 @@ import html.parser
 import os
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -273,3 +274,46 @@ def test_scatter_labels_do_not_overlap(store, tracks, tmp_path, monkeypatch):
     overlapping = [(a, b) for i, (a, box_a) in enumerate(drawn) for b, box_b in drawn[i + 1:]
                    if box_a.overlaps(box_b)]
     assert not overlapping
+
+
+def _stats(tp_per_video):
+    """Per-video statistics (one alpha) of an entry with these TPs out of 10, perfect
+    association and every caption scoring 0.5 (so CHOTA follows DetA)."""
+    tp = np.array(tp_per_video, dtype=float)[:, None]
+    return {"HOTA_TP": tp.tolist(), "HOTA_FN": (10 - tp).tolist(), "HOTA_FP": np.zeros_like(tp).tolist(),
+            "AssA*TP": tp.tolist(), "AssRe*TP": tp.tolist(), "AssPr*TP": tp.tolist(), "LocA*TP": tp.tolist(),
+            "TP_with_caps": tp.tolist(), "sum-cider": (0.5 * tp).tolist()}
+
+
+def test_scored_rows_get_a_bootstrap_interval_and_ties_are_marked(store, tracks, tmp_path):
+    from benchmark.scoring import resample_fields
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(3, 9, size=30)
+    # "Noisy" differs from "Base" by -1, 0 or +1 TP per video: no paired difference to speak of.
+    systems = {"Base": base, "Noisy": base + rng.integers(-1, 2, size=30), "Far": base - 3}
+    for k, (team, tps) in enumerate(systems.items()):
+        stats = _stats(tps)
+        fields = resample_fields({k2: np.array(v) for k2, v in stats.items()}, ["cider"], np.ones(30))
+        store.add_scored(track="vidstg-val-box", team=team, method="m", checksum=f"sha256:{team}",
+                         protocol={"caption_metrics": ["cider"]},
+                         metrics={f: float(fields[f]) for f in ("DetA", "AssA", "CapA", "CHOTA")},
+                         per_video=[{"video_id": v, "HOTA": 0.5} for v in range(30)], video_stats=stats,
+                         created_at=dt.datetime(2026, 1, 1 + k, tzinfo=dt.timezone.utc))
+    from leaderboard.render import significance
+
+    ranking = store.ranking("vidstg-val-box", metric="CHOTA")   # the track's rank metric
+    found = significance(store, ranking, "CHOTA")
+    by_team = {e.team: found[e.id] for _, e in ranking}
+    order = [e.team for _, e in ranking]
+    assert order[2] == "Far" and set(order[:2]) == {"Base", "Noisy"}
+    assert by_team[order[0]]["above_significant"] is None               # nothing above it
+    assert by_team[order[1]]["above_significant"] is False              # within noise of the first
+    assert by_team["Far"]["above_significant"] is True
+    for _, e in ranking:
+        assert by_team[e.team]["low"] <= e.metric("CHOTA") <= by_team[e.team]["high"]
+    render_site(store, tmp_path / "site", tracks=tracks, plots=False)
+    page = (tmp_path / "site" / "vidstg-val-box.html").read_text()
+    assert page.count('<span class="ns"') == 1 + 1                      # the tied row, and the legend
+    tied = by_team[order[1]]
+    assert f"[{100 * tied['low']:.2f}, {100 * tied['high']:.2f}]" in page

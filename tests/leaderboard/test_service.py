@@ -46,6 +46,15 @@ def test_scores_match_the_reference_scorer(iou, tracks, store, pred_file, expect
     videos = store.video_results(entry.id)
     assert videos["video_id"].tolist() == [1, 2, 3]
     assert videos["HOTA_TP"].sum() == expected[f"{iou}/alpha0.5"]["HOTA_TP"]
+    assert "_stats" not in videos.columns
+    # The scorer's per-video statistics are stored: all-ones weights give the entry's fields back.
+    from benchmark.scoring import resample_fields
+
+    ids, stats = store.video_stats(entry.id)
+    assert ids == [1, 2, 3]
+    again = resample_fields(stats, entry.protocol["caption_metrics"], np.ones(3))
+    for field in FIELDS:
+        assert float(again[field]) == pytest.approx(metrics[field], rel=1e-12), field
 
 
 def test_resubmitting_the_same_content_adds_no_row(tracks, store, pred_file, tmp_path):

@@ -76,3 +76,25 @@ def test_the_command(scene, capsys):
                  "--out", str(scene / "f"), "--contact-sheet", str(scene / "s.png")]) == 0
     assert "wrote 3 frames" in capsys.readouterr().out
     assert (scene / "s.png").exists()
+
+
+@pytest.mark.parametrize("iou", ["box", "mask"])
+def test_the_bundled_sample_with_its_frames(tmp_path, iou):
+    from benchmark.sample_data import sample_paths
+    from benchmark.synthetic import SAMPLE_CONFIG, generate
+
+    gt_path = generate(**SAMPLE_CONFIG).save(tmp_path / "sample")  # the bundled gt.json, with frames
+    pred_path = sample_paths().submissions["fair"]
+    out = render(gt_path, pred_path, video="video_00001", out=tmp_path / "f", iou=iou)
+    first = cv2.imread(str(out.frames[0]))
+    scale = 640 // SAMPLE_CONFIG["width"]
+    records = [p for p in json.loads(pred_path.read_text()) if p["image_id"] == 1 and p["score"] > 0.5]
+    assert records
+    for record in records:
+        x, y, w, h = (round(v * scale) for v in record["bbox"])
+        region = first[y:y + h + 1, x:x + w + 1]
+        hit = (region == track_colour(record["track_id"])).all(axis=2)
+        if iou == "box":
+            assert hit[0, w // 2] and hit[h // 2, 0], record["track_id"]  # top and left edges
+        else:
+            assert hit.any(), record["track_id"]                           # its mask's contour

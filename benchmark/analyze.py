@@ -97,7 +97,7 @@ def analyze(gt: Any, pred: Any, *, alpha: float = 0.5, iou: str = "box",
                    score_threshold=score_threshold, **scorer_options)
     scorer.update(pred, keep_inputs=True)
     result = scorer.compute()
-    text = scorer._caption_text()
+    text = scorer.caption_text()
     similarity_of = pair_similarity_masks if iou == "mask" else pair_similarity_boxes
     objects, tracks, pair_rows = [], [], []
     # Per metric and video: the caption sum if every captioned true positive's caption were
@@ -106,13 +106,13 @@ def analyze(gt: Any, pred: Any, *, alpha: float = 0.5, iou: str = "box",
     names = scorer.gt.video_names
     for v in range(scorer.gt.num_videos):
         kept = scorer.inputs.get(v)
-        g0, g1 = scorer._gt_bounds[v], scorer._gt_bounds[v + 1]
-        gt_ids = scorer.gt.detections.track[g0:g1]
-        gt_frames = scorer.gt.detections.frame[g0:g1]
-        gt_caps = scorer._gt_caption_ids[g0:g1]
-        tp_gt = np.zeros(g1 - g0, dtype=bool)
-        matched_pred_of_gt = np.full(g1 - g0, -1, dtype=np.int64)
-        if kept is not None and len(kept.input.pred_frame) and g1 > g0:
+        # The video's ground truth, in the order of the matcher's input (detections are sorted
+        # by video, then frame).
+        g = scorer.gt.detections.take(scorer.gt.detections.video == v)
+        gt_ids, gt_frames, gt_texts = g.track, g.frame, g.captions.tolist()
+        tp_gt = np.zeros(len(g), dtype=bool)
+        matched_pred_of_gt = np.full(len(g), -1, dtype=np.int64)
+        if kept is not None and len(kept.input.pred_frame) and len(g):
             x = kept.input
             _, sim = similarity_of(x.gt_frame, x.pred_frame, x.num_frames, x.gt_geometry, x.pred_geometry)
             matching = assign_sequence(SequenceInput(
@@ -156,7 +156,7 @@ def analyze(gt: Any, pred: Any, *, alpha: float = 0.5, iou: str = "box",
             hit = tp_gt[rows]
             preds = (kept.pred_track_ids[matched_pred_of_gt[rows[hit]]] if kept is not None and hit.any()
                      else np.zeros(0, dtype=np.int64))
-            caps = [text[c] for c in gt_caps[rows].tolist() if c >= 0]
+            caps = [gt_texts[r] for r in rows.tolist() if gt_texts[r]]
             objects.append({"video": names[v], "gt_track": int(track), "frames": len(rows),
                             "matched_frames": int(hit.sum()), "missed_frames": int((~hit).sum()),
                             "pred_tracks": sorted(set(preds.tolist())),
@@ -221,7 +221,7 @@ def _score_pairs(scorer: Chota, video: str, keys: Counter, text: list[str]
         if metric == "cider":
             values = cider_d(refs, cands, [counts[k] for k in caption_pairs])
         else:
-            values = scorer._engine().score(metric, refs, cands)
+            values = scorer.caption_engine().score(metric, refs, cands)
         scores[metric] = dict(zip(caption_pairs, np.asarray(values, dtype=np.float64).tolist()))
     perfect = {}
     by_reference = Counter()
@@ -233,7 +233,7 @@ def _score_pairs(scorer: Chota, video: str, keys: Counter, text: list[str]
         if metric == "cider":
             values = cider_d(same, same, [by_reference[g] for g in references])
         else:
-            values = scorer._engine().score(metric, same, same)
+            values = scorer.caption_engine().score(metric, same, same)
         perfect[metric] = float(np.dot(np.asarray(values, dtype=np.float64), [by_reference[g] for g in references]))
     rows = []
     for (gt_track, pred_track, g, p), n in keys.items():

@@ -284,10 +284,9 @@ def _match_chunk(args: tuple[list[int], np.ndarray, str]):
 
 @dataclass
 class KeptInput:
-    """A video's matcher input with the original track ids of its detections."""
+    """A video's matcher input with the original ids of its predicted tracks."""
 
     input: _VideoInput
-    gt_track_ids: np.ndarray
     pred_track_ids: np.ndarray
 
 
@@ -348,7 +347,7 @@ class Chota:
         self._engine_options = {"cache": cache, "corenlp_dir": corenlp_dir, "java": java,
                                 "meteor_engine": meteor_engine, "num_workers": num_workers}
         if "meteor" in self.caption_metrics:
-            self._engine().prestart()  # a first run: the JVM starts before anything loads
+            self.caption_engine().prestart()  # a first run: the JVM starts before anything loads
         self.gt = gt if isinstance(gt, GroundTruth) else load_ground_truth(
             gt, require_captions=bool(self.caption_metrics))
         self._captions: dict[str, int] = {}
@@ -364,7 +363,7 @@ class Chota:
         self._gt_bounds = gt_det.video_slices(self.gt.num_videos)
         self._warn_line_breaks(gt_det, "ground truth")
         if "meteor" in self.caption_metrics:
-            self._engine().prestart(set(gt_det.captions.tolist()) - {""})
+            self.caption_engine().prestart(set(gt_det.captions.tolist()) - {""})
 
     # ---- inputs
 
@@ -426,10 +425,8 @@ class Chota:
                 pred_caption=pred_caption_ids[p0:p1], pred_geometry=pred_geometry[p0:p1]))
         if keep_inputs:
             for v, video_input in zip(videos, inputs):
-                g0, g1 = self._gt_bounds[v], self._gt_bounds[v + 1]
-                self.inputs[v] = KeptInput(video_input, self.gt.detections.track[g0:g1],
-                                           det.track[bounds[v]:bounds[v + 1]])
-        cider_text = self._caption_text() if (
+                self.inputs[v] = KeptInput(video_input, det.track[bounds[v]:bounds[v + 1]])
+        cider_text = self.caption_text() if (
             "cider" in self.caption_metrics and self.protocol == "reference") else None
         for v, (counts, cider) in zip(videos, self._match_all(inputs, cider_text)):
             self._counts[v] = counts
@@ -470,16 +467,17 @@ class Chota:
         asked about is already cached."""
         if not self.caption_metrics or set(self.caption_metrics) == {"cider"}:
             return
-        text = self._caption_text()
+        text = self.caption_text()
         candidates = set()
         for v in videos:
             gt_ids = np.unique(self._gt_caption_ids[self._gt_bounds[v]:self._gt_bounds[v + 1]])
             pred_ids = np.unique(pred_caption_ids[bounds[v]:bounds[v + 1]])
             candidates.update((text[g], text[p]) for g in gt_ids.tolist() if g >= 0
                               for p in pred_ids.tolist())
-        self._engine().prepare(sorted(candidates))
+        self.caption_engine().prepare(sorted(candidates))
 
-    def _engine(self):
+    def caption_engine(self):
+        """The run's :class:`benchmark.captions.CaptionMetrics` (created on first use)."""
         if self._caption_metrics_engine is None:
             from benchmark.captions import CaptionMetrics
 
@@ -492,7 +490,8 @@ class Chota:
             self._caption_metrics_engine = CaptionMetrics(java_metrics, **options)
         return self._caption_metrics_engine
 
-    def _caption_text(self) -> list[str]:
+    def caption_text(self) -> list[str]:
+        """Every caption seen so far, indexed by the caption ids of the matcher inputs."""
         text = [""] * len(self._captions)
         for caption, i in self._captions.items():
             text[i] = caption
@@ -585,7 +584,7 @@ class Chota:
         if not self.caption_metrics:
             return {}
         n_alpha = len(self.alphas)
-        text = self._caption_text()
+        text = self.caption_text()
         all_pairs = np.concatenate([c.caption_pairs for c in counts]) if counts else \
             np.zeros((0, 2), np.int64)
         distinct, inverse = np.unique(all_pairs, axis=0, return_inverse=True)
@@ -597,7 +596,7 @@ class Chota:
         java_metrics = [m for m in self.caption_metrics if m != "cider"]
         for m in java_metrics:
             # Per-pair METEOR/SPICE scores do not depend on the batch: each distinct pair once.
-            scores = self._engine().score(m, refs, cands) if len(distinct) else np.zeros(0)
+            scores = self.caption_engine().score(m, refs, cands) if len(distinct) else np.zeros(0)
             sums[m] = np.stack([c.caption_counts @ scores[inverse[offsets[i]:offsets[i + 1]]]
                                 for i, c in enumerate(counts)]) if counts else np.zeros((0, n_alpha))
         if "cider" in self.caption_metrics and self.protocol == "reference":

@@ -112,44 +112,40 @@ def analyze(gt: Any, pred: Any, *, alpha: float = 0.5, iou: str = "box",
         gt_ids, gt_frames, gt_texts = g.track, g.frame, g.captions.tolist()
         tp_gt = np.zeros(len(g), dtype=bool)
         matched_pred_of_gt = np.full(len(g), -1, dtype=np.int64)
-        if kept is not None and len(kept.input.pred_frame) and len(g):
-            x = kept.input
-            _, sim = similarity_of(x.gt_frame, x.pred_frame, x.num_frames, x.gt_geometry, x.pred_geometry)
-            matching = assign_sequence(SequenceInput(
-                num_frames=x.num_frames, gt_frame=x.gt_frame, gt_track=x.gt_track, gt_caption=x.gt_caption,
-                pred_frame=x.pred_frame, pred_track=x.pred_track, pred_caption=x.pred_caption, similarity=sim))
-            tp = matching.similarity >= alpha - EPS
-            tp_gt[matching.gt[tp]] = True
-            matched_pred_of_gt[matching.gt[tp]] = matching.pred[tp]
+        if kept is not None:
+            x, pred_ids = kept.input, kept.pred_track_ids
             tp_pred = np.zeros(len(x.pred_frame), dtype=bool)
-            tp_pred[matching.pred[tp]] = True
-            pred_ids = kept.pred_track_ids
-            tp_gt_ids, tp_pred_ids = gt_ids[matching.gt[tp]], pred_ids[matching.pred[tp]]
+            tp_gt_ids = tp_pred_ids = np.zeros(0, dtype=np.int64)
+            if len(x.pred_frame) and len(g):
+                _, sim = similarity_of(x.gt_frame, x.pred_frame, x.num_frames, x.gt_geometry, x.pred_geometry)
+                matching = assign_sequence(SequenceInput(
+                    num_frames=x.num_frames, gt_frame=x.gt_frame, gt_track=x.gt_track, gt_caption=x.gt_caption,
+                    pred_frame=x.pred_frame, pred_track=x.pred_track, pred_caption=x.pred_caption,
+                    similarity=sim))
+                tp = matching.similarity >= alpha - EPS
+                tp_gt[matching.gt[tp]] = True
+                matched_pred_of_gt[matching.gt[tp]] = matching.pred[tp]
+                tp_pred[matching.pred[tp]] = True
+                tp_gt_ids, tp_pred_ids = gt_ids[matching.gt[tp]], pred_ids[matching.pred[tp]]
+                # Caption pairs of the captioned true positives, scored as the scorer scores them.
+                captioned = tp & (x.gt_caption[matching.gt] >= 0)
+                keys = Counter(zip(gt_ids[matching.gt[captioned]].tolist(),
+                                   pred_ids[matching.pred[captioned]].tolist(),
+                                   x.gt_caption[matching.gt[captioned]].tolist(),
+                                   x.pred_caption[matching.pred[captioned]].tolist()))
+                if keys:
+                    rows_v, perfect_v = _score_pairs(scorer, names[v], keys, text)
+                    pair_rows += rows_v
+                    for m, value in perfect_v.items():
+                        perfect_sums[m][v] = value
             for track in np.unique(pred_ids).tolist():
                 rows = np.flatnonzero(pred_ids == track)
-                partners = sorted(set(tp_gt_ids[tp_pred_ids == track].tolist()))
                 caption = Counter(text[c] for c in x.pred_caption[rows].tolist()).most_common(1)[0][0]
                 tracks.append({"video": names[v], "pred_track": int(track), "frames": len(rows),
                                "true_positives": int(tp_pred[rows].sum()),
-                               "false_positives": int((~tp_pred[rows]).sum()), "gt_tracks": partners,
+                               "false_positives": int((~tp_pred[rows]).sum()),
+                               "gt_tracks": sorted(set(tp_gt_ids[tp_pred_ids == track].tolist())),
                                "false_positive_track": not tp_pred[rows].any(), "caption": caption})
-            # Caption pairs of the captioned true positives, scored as the scorer scores them.
-            captioned = tp & (x.gt_caption[matching.gt] >= 0)
-            keys = Counter(zip(gt_ids[matching.gt[captioned]].tolist(), pred_ids[matching.pred[captioned]].tolist(),
-                               x.gt_caption[matching.gt[captioned]].tolist(),
-                               x.pred_caption[matching.pred[captioned]].tolist()))
-            if keys:
-                rows_v, perfect_v = _score_pairs(scorer, names[v], keys, text)
-                pair_rows += rows_v
-                for m, value in perfect_v.items():
-                    perfect_sums[m][v] = value
-        elif kept is not None:
-            for track in np.unique(kept.pred_track_ids).tolist():
-                rows = np.flatnonzero(kept.pred_track_ids == track)
-                caption = Counter(text[c] for c in kept.input.pred_caption[rows].tolist()).most_common(1)[0][0]
-                tracks.append({"video": names[v], "pred_track": int(track), "frames": len(rows),
-                               "true_positives": 0, "false_positives": len(rows), "gt_tracks": [],
-                               "false_positive_track": True, "caption": caption})
         for track in np.unique(gt_ids).tolist():
             rows = np.flatnonzero(gt_ids == track)
             rows = rows[np.argsort(gt_frames[rows], kind="stable")]

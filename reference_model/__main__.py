@@ -105,10 +105,15 @@ def _predict_official(args: argparse.Namespace, trained=None) -> int:
     if ignored:
         raise InputError(f"{', '.join(ignored)} apply to tiny/paper runs; an official configuration keeps its "
                          "published settings (use --caption-mode for Table 8's variants)", source=args.checkpoint)
-    overrides = {} if args.caption_mode is None else {"caption_mode": args.caption_mode}
+    # Inference variants the paper reports for the released models (Tables 7 and 8).
+    overrides = {k: v for k, v in (("caption_mode", args.caption_mode), ("clip_len_infer", args.clip_len))
+                 if v is not None}
     if trained is None:
         model = load_converted(args.checkpoint, device=_device(args), **overrides)
     else:
+        if args.clip_len is not None:
+            trained.cfg = dataclasses.replace(trained.cfg, clip_len_infer=args.clip_len)
+            trained.caption_head.cfg = trained.cfg
         model = trained.to(_device(args)).eval()
     if args.config is not None and model.cfg.name != args.config:
         raise InputError(f"the checkpoint was converted for {model.cfg.name!r}, not {args.config!r}",
@@ -219,7 +224,8 @@ def _predict(args: argparse.Namespace) -> int:
     if overrides:
         raise InputError("--caption-mode applies to official configurations", source=args.checkpoint)
     changes = {k: v for k, v in (("score_threshold", args.score_threshold), ("t_agg", args.t_agg),
-                                 ("t_match", args.t_match), ("k_match", args.k_match)) if v is not None}
+                                 ("t_match", args.t_match), ("k_match", args.k_match),
+                                 ("clip_len_infer", args.clip_len)) if v is not None}
     if changes:
         model.cfg = dataclasses.replace(model.cfg, **changes)
         model.caption_head.cfg = model.cfg
@@ -349,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--tokenizer", help="official configs: OPT tokenizer folder (default CHECKPOINT/tokenizer)")
     pr.add_argument("--caption-mode", choices=["weighted-mean", "mean", "best", "middle"],
                     help="official configs: which clips a caption reads (MaskCaptioner Table 8)")
+    pr.add_argument("--clip-len", type=int,
+                    help="frames per inference clip (default: the configuration's; MaskCaptioner Table 7 varies it)")
     pr.add_argument("--seed", type=int, default=1234, help="official configs: RNG seed per video")
     pr.add_argument("--score-threshold", type=float)
     pr.add_argument("--t-match", type=int)

@@ -218,6 +218,26 @@ def test_predict_command_writes_scorable_predictions(golden_root: Path, tmp_path
     assert main(args + ["--clip-features", str(tmp_path / "clip.pkl"), "--config", "lvvis"]) == 2
 
 
+def test_predict_takes_another_inference_clip_length(golden_root: Path, tmp_path: Path, monkeypatch):
+    """MaskCaptioner Table 7 varies the inference clip length of one trained model."""
+    import reference_model.official as official
+
+    from reference_model.clip_features import save_feature_file
+
+    bundle = golden_root / "vidstg_tempagg"
+    video, gt = _converted_with_frames(bundle, tmp_path)
+    inputs = torch.load(bundle / "input.pt", weights_only=True)
+    save_feature_file(tmp_path / "clip.pkl", {im["file_name"]: f[None] for im, f in
+                                              zip(gt["images"], inputs["clip_image_features"])})
+    seen = []
+    monkeypatch.setattr(official, "predict_dataset",
+                        lambda model, source, **kwargs: seen.append(model.cfg.clip_len_infer) or ([], []))
+    args = ["predict", "--checkpoint", str(tmp_path / "converted"), "--data", str(tmp_path / "data"),
+            "--out", str(tmp_path / "preds.json"), "--cpu", "--clip-features", str(tmp_path / "clip.pkl")]
+    assert main(args) == 0 and main(args + ["--clip-len", "3"]) == 0
+    assert seen[0] != 3 and seen[1] == 3
+
+
 def test_a_vln_like_bundle_takes_the_general_path(golden_root: Path, tmp_path: Path):
     """The held-back vln configuration (masks, a Linear class head with 1 class, vote tracker,
     aggregated captions, hysteresis) built from a bundle config alone: the lvvis bundle's

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import InputError
-from benchmark.matching import EPS, SequenceInput, assign_sequence, pair_similarity_boxes, pair_similarity_masks
+from benchmark.matching import EPS, assign_sequence
 from benchmark.scoring import Chota, ChotaResult, final_fields
 
 PARTS = ("DetA", "AssA", "CapA")
@@ -98,7 +98,6 @@ def analyze(gt: Any, pred: Any, *, alpha: float = 0.5, iou: str = "box",
     scorer.update(pred, keep_inputs=True)
     result = scorer.compute()
     text = scorer.caption_text()
-    similarity_of = pair_similarity_masks if iou == "mask" else pair_similarity_boxes
     objects, tracks, pair_rows = [], [], []
     # Per metric and video: the caption sum if every captioned true positive's caption were
     # its ground truth's.
@@ -117,11 +116,7 @@ def analyze(gt: Any, pred: Any, *, alpha: float = 0.5, iou: str = "box",
             tp_pred = np.zeros(len(x.pred_frame), dtype=bool)
             tp_gt_ids = tp_pred_ids = np.zeros(0, dtype=np.int64)
             if len(x.pred_frame) and len(g):
-                _, sim = similarity_of(x.gt_frame, x.pred_frame, x.num_frames, x.gt_geometry, x.pred_geometry)
-                matching = assign_sequence(SequenceInput(
-                    num_frames=x.num_frames, gt_frame=x.gt_frame, gt_track=x.gt_track, gt_caption=x.gt_caption,
-                    pred_frame=x.pred_frame, pred_track=x.pred_track, pred_caption=x.pred_caption,
-                    similarity=sim))
+                matching = assign_sequence(x.sequence(iou))
                 tp = matching.similarity >= alpha - EPS
                 tp_gt[matching.gt[tp]] = True
                 matched_pred_of_gt[matching.gt[tp]] = matching.pred[tp]

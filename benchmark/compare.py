@@ -5,7 +5,7 @@
 baseline), reports the difference B - A with
 
 - a paired bootstrap confidence interval: videos are resampled with replacement and the same
-  resample is applied to both systems (:func:`benchmark.bias.paired_resample`);
+  resample is applied to both systems;
 - a paired permutation p-value: under "no difference" the two systems' results on a video
   are exchangeable, so each permutation swaps A and B on a random half of the videos; the
   p-value is (1 + permutations at least as extreme) / (1 + permutations), two-sided.
@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.bias import bootstrap_weights, paired_resample
+from benchmark.bias import bootstrap_weights
 from benchmark.errors import InputError
-from benchmark.scoring import ChotaResult, final_fields
+from benchmark.scoring import ChotaResult, resample_fields
 
 DEFAULT_FIELDS = ("CHOTA", "CapA", "DetA", "AssA", "HOTA", "LocA")
 TABLE_COLUMNS = ("system_a", "system_b", "field", "a", "b", "diff", "ci_low", "ci_high", "p_perm",
@@ -73,12 +73,11 @@ def permutation_fields(stats_a: Mapping[str, np.ndarray], stats_b: Mapping[str, 
         >>> a["DetA"].tolist(), b["DetA"].tolist()
         ([1.0, 0.5], [0.5, 1.0])
     """
+    # Both systems' videos side by side: a permutation weighs A's or B's copy of each video.
+    both = {k: np.concatenate([stats_a[k], stats_b[k]]) for k in stats_a}
     keep = 1.0 - swaps
-    def fields(first, second):
-        summed = {k: np.tensordot(keep, first[k], axes=([-1], [0])) + np.tensordot(swaps, second[k], axes=([-1], [0]))
-                  for k in first}
-        return {k: v.mean(axis=-1) for k, v in final_fields(summed, metrics).items()}
-    return fields(stats_a, stats_b), fields(stats_b, stats_a)
+    return (resample_fields(both, metrics, np.concatenate([keep, swaps], axis=-1)),
+            resample_fields(both, metrics, np.concatenate([swaps, keep], axis=-1)))
 
 
 def compare_systems(results: Mapping[str, ChotaResult], *, fields: Sequence[str] = DEFAULT_FIELDS,
@@ -100,7 +99,8 @@ def compare_systems(results: Mapping[str, ChotaResult], *, fields: Sequence[str]
     video_ids = base.per_video["video_id"].tolist()
     stats = {name: _aligned_stats(results[name], video_ids, name) for name in names}
     fields = [f for f in fields if f in base.to_dict()]
-    boot = paired_resample(results, bootstrap_weights(len(video_ids), num_bootstrap, seed), video_ids)
+    weights = bootstrap_weights(len(video_ids), num_bootstrap, seed)
+    boot = {name: resample_fields(stats[name], base.caption_metrics, weights) for name in names}
     swaps = np.random.default_rng(seed + 1).integers(0, 2, size=(num_permutations, len(video_ids))).astype(float)
     low_q, high_q = (1 - confidence) / 2, 1 - (1 - confidence) / 2
     rows = []

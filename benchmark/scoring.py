@@ -219,8 +219,9 @@ def final_fields(stats: dict[str, np.ndarray], metrics: Sequence[str]) -> dict[s
 # --------------------------------------------------------------------------- matching workers
 
 @dataclass
-class _VideoInput:
-    """What a worker needs to match one video (geometry still raw, IoU computed there)."""
+class VideoInput:
+    """What the matcher needs of one video, geometry still raw (the IoU is computed where the
+    video is matched: in a worker, or by :mod:`benchmark.analyze` and :mod:`benchmark.show`)."""
 
     num_frames: int
     gt_frame: np.ndarray
@@ -231,6 +232,15 @@ class _VideoInput:
     pred_track: np.ndarray
     pred_caption: np.ndarray
     pred_geometry: Any
+
+    def sequence(self, iou: str) -> SequenceInput:
+        """The matcher's input: these arrays and the IoU of every same-frame pair."""
+        similarity_of = pair_similarity_masks if iou == "mask" else pair_similarity_boxes
+        _, similarity = similarity_of(self.gt_frame, self.pred_frame, self.num_frames,
+                                      self.gt_geometry, self.pred_geometry)
+        return SequenceInput(num_frames=self.num_frames, gt_frame=self.gt_frame, gt_track=self.gt_track,
+                             gt_caption=self.gt_caption, pred_frame=self.pred_frame, pred_track=self.pred_track,
+                             pred_caption=self.pred_caption, similarity=similarity)
 
 
 def video_cider_sums(counts: SequenceCounts, text: Sequence[str]) -> np.ndarray:
@@ -257,23 +267,17 @@ def video_cider_sums(counts: SequenceCounts, text: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _match_video(video: _VideoInput, alphas: np.ndarray, iou: str,
+def _match_video(video: VideoInput, alphas: np.ndarray, iou: str,
                  cider_text: Sequence[str] | None) -> tuple[SequenceCounts, np.ndarray | None]:
     """Match one video; with ``cider_text``, also its per-video CIDEr sums (reference
     protocol), so that CIDEr runs in the parallel workers too."""
-    similarity_of = pair_similarity_masks if iou == "mask" else pair_similarity_boxes
-    _, similarity = similarity_of(video.gt_frame, video.pred_frame, video.num_frames,
-                                  video.gt_geometry, video.pred_geometry)
-    counts = match_sequence(SequenceInput(
-        num_frames=video.num_frames, gt_frame=video.gt_frame, gt_track=video.gt_track,
-        gt_caption=video.gt_caption, pred_frame=video.pred_frame, pred_track=video.pred_track,
-        pred_caption=video.pred_caption, similarity=similarity), alphas)
+    counts = match_sequence(video.sequence(iou), alphas)
     return counts, None if cider_text is None else video_cider_sums(counts, cider_text)
 
 
 # Set in the parent just before forking, read by the children: inputs (and the caption
 # table) are inherited through fork instead of being pickled to each worker.
-_FORK_INPUTS: list[_VideoInput] = []
+_FORK_INPUTS: list[VideoInput] = []
 _FORK_TEXT: list[str] | None = None
 
 
@@ -286,7 +290,7 @@ def _match_chunk(args: tuple[list[int], np.ndarray, str]):
 class KeptInput:
     """A video's matcher input with the original ids of its predicted tracks."""
 
-    input: _VideoInput
+    input: VideoInput
     pred_track_ids: np.ndarray
 
 
@@ -416,7 +420,7 @@ class Chota:
         for v in videos:
             g0, g1 = self._gt_bounds[v], self._gt_bounds[v + 1]
             p0, p1 = bounds[v], bounds[v + 1]
-            inputs.append(_VideoInput(
+            inputs.append(VideoInput(
                 num_frames=int(self.gt.num_frames[v]),
                 gt_frame=self.gt.detections.frame[g0:g1],
                 gt_track=_contiguous(self.gt.detections.track[g0:g1]),
@@ -433,7 +437,7 @@ class Chota:
             if cider is not None:
                 self._video_cider[v] = cider
 
-    def _match_all(self, inputs: list[_VideoInput], cider_text: list[str] | None):
+    def _match_all(self, inputs: list[VideoInput], cider_text: list[str] | None):
         workers = self.num_workers if self.num_workers is not None else (os.cpu_count() or 1)
         total = sum(len(x.gt_frame) + len(x.pred_frame) for x in inputs)
         progress = _progress(len(inputs), "matching", self.progress)

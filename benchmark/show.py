@@ -31,8 +31,8 @@ import numpy as np
 
 from benchmark.errors import InputError
 from benchmark.io import load_ground_truth, load_predictions, read_json
-from benchmark.matching import EPS, SequenceInput, assign_sequence, pair_similarity_boxes, pair_similarity_masks
-from benchmark.scoring import _contiguous, detection_geometry
+from benchmark.matching import EPS, assign_sequence
+from benchmark.scoring import VideoInput, _contiguous, detection_geometry
 
 GT_COLOUR = (255, 255, 255)  # BGR
 PANEL_LINE = 18  # pixels per caption line under the frame
@@ -79,12 +79,11 @@ def _matched_gt_track(gt_tracks: np.ndarray, gt_frames: np.ndarray, gt_geometry,
     """Predicted track id -> the ground-truth track id it is a true positive of most often."""
     if not len(gt_tracks) or not len(pred_tracks):
         return {}
-    similarity_of = pair_similarity_masks if iou == "mask" else pair_similarity_boxes
-    _, sim = similarity_of(gt_frames, pred_frames, num_frames, gt_geometry, pred_geometry)
-    matching = assign_sequence(SequenceInput(
+    matching = assign_sequence(VideoInput(
         num_frames=num_frames, gt_frame=gt_frames, gt_track=_contiguous(gt_tracks),
-        gt_caption=np.zeros(len(gt_frames), np.int64), pred_frame=pred_frames, pred_track=_contiguous(pred_tracks),
-        pred_caption=np.zeros(len(pred_frames), np.int64), similarity=sim))
+        gt_caption=np.zeros(len(gt_frames), np.int64), gt_geometry=gt_geometry, pred_frame=pred_frames,
+        pred_track=_contiguous(pred_tracks), pred_caption=np.zeros(len(pred_frames), np.int64),
+        pred_geometry=pred_geometry).sequence(iou))
     tp = matching.similarity >= alpha - EPS
     votes = Counter(zip(pred_tracks[matching.pred[tp]].tolist(), gt_tracks[matching.gt[tp]].tolist()))
     best: dict[int, int] = {}

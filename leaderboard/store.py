@@ -315,25 +315,26 @@ class Store:
                 query = query.where(_Entry.kind == kind)
             return [_to_entry(r) for r in session.scalars(query.order_by(_Entry.id))]
 
-    def video_results(self, entry_id: int) -> pd.DataFrame:
-        """Per-video metrics of a scored entry (column ``video_id`` + the fields)."""
+    def _video_rows(self, entry_id: int) -> list[tuple[int, dict[str, Any]]]:
+        """(video id, stored per-video JSON) of a scored entry, by video id."""
         with Session(self.engine) as session:
             rows = session.scalars(select(_VideoResult).where(_VideoResult.entry_id == entry_id)
                                    .order_by(_VideoResult.video_id)).all()
-            return pd.DataFrame([{"video_id": r.video_id, **{k: v for k, v in r.metrics.items() if k != _STATS}}
-                                 for r in rows])
+            return [(r.video_id, r.metrics) for r in rows]
+
+    def video_results(self, entry_id: int) -> pd.DataFrame:
+        """Per-video metrics of a scored entry (column ``video_id`` + the fields)."""
+        return pd.DataFrame([{"video_id": v, **{k: x for k, x in m.items() if k != _STATS}}
+                             for v, m in self._video_rows(entry_id)])
 
     def video_stats(self, entry_id: int) -> tuple[list[int], dict[str, np.ndarray]] | None:
         """``(video ids, {name: (videos, alphas) array})``: the scorer's per-video sufficient
         statistics of a scored entry, or None when they were not stored (older entries)."""
-        with Session(self.engine) as session:
-            rows = session.scalars(select(_VideoResult).where(_VideoResult.entry_id == entry_id)
-                                   .order_by(_VideoResult.video_id)).all()
-            if not rows or any(_STATS not in r.metrics for r in rows):
-                return None
-            names = list(rows[0].metrics[_STATS])
-            return ([r.video_id for r in rows],
-                    {k: np.array([r.metrics[_STATS][k] for r in rows], dtype=np.float64) for k in names})
+        rows = self._video_rows(entry_id)
+        if not rows or any(_STATS not in m for _, m in rows):
+            return None
+        return ([v for v, _ in rows],
+                {k: np.array([m[_STATS][k] for _, m in rows], dtype=np.float64) for k in rows[0][1][_STATS]})
 
     def ranking(self, track: str, *, metric: str = "CHOTA") -> list[tuple[int | None, Entry]]:
         """Entries of a track ordered by ``metric`` (best first), with their rank.

@@ -33,8 +33,9 @@ import pandas as pd
 
 from benchmark.errors import InputError
 from benchmark.fields import OFFICIAL_CAPTION_METRICS, result_fields
+from benchmark.background import PendingGroundTruth
 from benchmark.io import (Detections, GroundTruth, Source, iter_newline_captions,
-                          load_ground_truth, load_predictions)
+                          load_ground_truth, place_predictions, read_predictions)
 from benchmark.matching import (HOTA_ALPHAS, SequenceCounts, SequenceInput, match_sequence,
                                 pair_similarity_boxes, pair_similarity_masks)
 from benchmark.structures.masks import mask_to_box, to_rle
@@ -352,8 +353,6 @@ class Chota:
                                 "meteor_engine": meteor_engine, "num_workers": num_workers}
         if "meteor" in self.caption_metrics:
             self.caption_engine().prestart()  # a first run: the JVM starts before anything loads
-        self.gt = gt if isinstance(gt, GroundTruth) else load_ground_truth(
-            gt, require_captions=bool(self.caption_metrics))
         self._captions: dict[str, int] = {}
         self._counts: dict[int, SequenceCounts] = {}
         self.inputs: dict[int, KeptInput] = {}  # filled by update(keep_inputs=True)
@@ -361,10 +360,34 @@ class Chota:
         self._num_predictions = 0
         self._num_kept = 0
         self._video_cider: dict[int, np.ndarray] = {}  # reference protocol, from the workers
-        gt_det = self.gt.detections
+        self._gt: GroundTruth | None = None
+        self._pending = gt if isinstance(gt, PendingGroundTruth) else None
+        if self._pending is not None:
+            if self._pending.require_captions != bool(self.caption_metrics):
+                raise ValueError("the pending ground truth's require_captions must be "
+                                 f"{bool(self.caption_metrics)} for caption_metrics="
+                                 f"{self.caption_metrics}")
+        else:
+            self._use_ground_truth(gt if isinstance(gt, GroundTruth) else load_ground_truth(
+                gt, require_captions=bool(self.caption_metrics)))
+
+    @property
+    def gt(self) -> GroundTruth:
+        """The ground truth; a :class:`~benchmark.background.PendingGroundTruth` given to
+        the constructor is waited for at its first use (the first :meth:`update`, after the
+        predictions' file has been read)."""
+        if self._gt is None:
+            self._use_ground_truth(self._pending.result())
+            self._pending = None
+        return self._gt
+
+    def _use_ground_truth(self, gt: GroundTruth) -> None:
+        self._gt = gt
+        gt_det = gt.detections
+        # The ground truth's captions take the first caption ids, whichever loads first.
         self._gt_caption_ids = self._caption_ids(gt_det.captions, empty_is_none=True)
-        self._gt_geometry = detection_geometry(gt_det, self.gt, iou=self.iou)
-        self._gt_bounds = gt_det.video_slices(self.gt.num_videos)
+        self._gt_geometry = detection_geometry(gt_det, gt, iou=self.iou)
+        self._gt_bounds = gt_det.video_slices(gt.num_videos)
         self._warn_line_breaks(gt_det, "ground truth")
         if "meteor" in self.caption_metrics:
             self.caption_engine().prestart(set(gt_det.captions.tolist()) - {""})
@@ -400,18 +423,17 @@ class Chota:
 
         ``keep_inputs``: keep each video's matcher input and its original track ids in
         :attr:`inputs` (for an error analysis, :mod:`benchmark.analyze`)."""
-        det = predictions if isinstance(predictions, Detections) else load_predictions(
-            predictions, self.gt, require_captions=bool(self.caption_metrics),
-            score_threshold=self.score_threshold)
+        det = predictions if isinstance(predictions, Detections) else self._load(predictions)
+        gt = self.gt
         self._num_predictions += _distinct_records(det)
         det = det.take(det.scores > self.score_threshold)  # strictly greater, as the reference
         self._num_kept += _distinct_records(det)
         self._warn_line_breaks(det, "predicted")
         pred_caption_ids = self._caption_ids(det.captions, empty_is_none=False)
-        pred_geometry = detection_geometry(det, self.gt, iou=self.iou)
-        bounds = det.video_slices(self.gt.num_videos)
+        pred_geometry = detection_geometry(det, gt, iou=self.iou)
+        bounds = det.video_slices(gt.num_videos)
         videos = np.unique(det.video).tolist()
-        repeated = [self.gt.video_names[v] for v in videos if v in self._counts]
+        repeated = [gt.video_names[v] for v in videos if v in self._counts]
         if repeated:
             raise InputError(f"video {repeated[0]} was already updated: give all of a video's "
                              f"predictions in one update", source=det.source)
@@ -421,9 +443,9 @@ class Chota:
             g0, g1 = self._gt_bounds[v], self._gt_bounds[v + 1]
             p0, p1 = bounds[v], bounds[v + 1]
             inputs.append(VideoInput(
-                num_frames=int(self.gt.num_frames[v]),
-                gt_frame=self.gt.detections.frame[g0:g1],
-                gt_track=_contiguous(self.gt.detections.track[g0:g1]),
+                num_frames=int(gt.num_frames[v]),
+                gt_frame=gt.detections.frame[g0:g1],
+                gt_track=_contiguous(gt.detections.track[g0:g1]),
                 gt_caption=self._gt_caption_ids[g0:g1], gt_geometry=self._gt_geometry[g0:g1],
                 pred_frame=det.frame[p0:p1], pred_track=_contiguous(det.track[p0:p1]),
                 pred_caption=pred_caption_ids[p0:p1], pred_geometry=pred_geometry[p0:p1]))
@@ -436,6 +458,17 @@ class Chota:
             self._counts[v] = counts
             if cider is not None:
                 self._video_cider[v] = cider
+
+    def _load(self, source: Source) -> Detections:
+        """Read the predictions (while a pending ground truth loads), then place them."""
+        require = bool(self.caption_metrics)
+        try:
+            records = read_predictions(source, require_captions=require)
+        except InputError:
+            self.gt  # noqa: B018 - a ground-truth error comes first, as when loaded in turn
+            raise
+        return place_predictions(records, self.gt, require_captions=require,
+                                 score_threshold=self.score_threshold)
 
     def _match_all(self, inputs: list[VideoInput], cider_text: list[str] | None):
         workers = self.num_workers if self.num_workers is not None else (os.cpu_count() or 1)
@@ -469,7 +502,7 @@ class Chota:
                                 pred_caption_ids: np.ndarray) -> None:
         """Start the Java scorers now, while matching runs, unless every pair they could be
         asked about is already cached."""
-        if not self.caption_metrics or set(self.caption_metrics) == {"cider"}:
+        if not self.caption_metrics or not self.caption_engine().jvm_metrics:
             return
         text = self.caption_text()
         candidates = set()
@@ -509,7 +542,10 @@ class Chota:
             self.close()
 
     def close(self) -> None:
-        """Stop the caption scorers' JVMs (done by :meth:`compute`; call it if you give up)."""
+        """Stop the caption scorers' JVMs and a ground-truth loader still running (done by
+        :meth:`compute`; call it if you give up)."""
+        if self._pending is not None:
+            self._pending.close()
         if self._caption_metrics_engine is not None:
             self._caption_metrics_engine.close()
             self._caption_metrics_engine = None
@@ -710,7 +746,17 @@ def chota(gt: Source | GroundTruth, pred: Source | Detections, **options: Any) -
         >>> result = chota("gt.json", "pred.json", iou="mask", alphas="hota")  # doctest: +SKIP
         >>> result.to_dict()["HOTA"], result.per_video.head()                  # doctest: +SKIP
     """
-    metric = Chota(gt, **options)
+    if not isinstance(gt, GroundTruth) and not isinstance(pred, Detections):
+        # The ground truth loads in a child process while this one reads the predictions.
+        gt = PendingGroundTruth(
+            gt, require_captions=bool(options.get("caption_metrics", OFFICIAL_CAPTION_METRICS)),
+            background=options.get("num_workers") != 1)
+    try:
+        metric = Chota(gt, **options)
+    except BaseException:
+        if isinstance(gt, PendingGroundTruth):
+            gt.close()
+        raise
     try:
         metric.update(pred)
     except BaseException:

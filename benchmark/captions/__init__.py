@@ -118,11 +118,17 @@ class CaptionMetrics:
             return meteor_metric_id(default_meteor_jar())
         return self._spice_scorer().metric_id
 
+    @property
+    def jvm_metrics(self) -> tuple[str, ...]:
+        """This run's metrics that a JVM scores: SPICE, and METEOR with the jar."""
+        return tuple(m for m in self.metrics
+                     if m == "spice" or (m == "meteor" and self.meteor_engine == "java"))
+
     def prestart(self, references: Iterable[str] | None = None) -> None:
         """Start the METEOR JVM now if the cache cannot hold this run's pairs: it has no METEOR
         score at all or, with ``references``, none for these references. Its ~6 s start then
-        overlaps with loading and matching."""
-        if "meteor" in self.metrics and not self.cache.knows_any_reference(
+        overlaps with loading and matching. (METEOR in Python starts when it scores.)"""
+        if "meteor" in self.jvm_metrics and not self.cache.knows_any_reference(
                 self.metric_id("meteor"), references):
             self._meteor_scorer()
 
@@ -140,7 +146,7 @@ class CaptionMetrics:
         (Java, jars) instead of after the matching.
         """
         pairs = list(dict.fromkeys(candidate_pairs))
-        if "meteor" in self.metrics and pairs and \
+        if "meteor" in self.jvm_metrics and pairs and \
                 len(self._misses("meteor", pairs)[1]) == len(pairs):
             self._meteor_scorer()
         if "spice" in self.metrics:

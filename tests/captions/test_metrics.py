@@ -75,21 +75,24 @@ def test_spice_tools_are_checked_in_prepare(tmp_path, monkeypatch):
             metrics.prepare([("a", "b")])
 
 
-@pytest.mark.java
-@needs_java
-def test_meteor_scores_are_cached_across_runs(tmp_path):
+@pytest.mark.parametrize("engine", [
+    "python", pytest.param("java", marks=[pytest.mark.java, needs_java])])
+def test_meteor_scores_are_cached_across_runs(tmp_path, engine):
     path = tmp_path / "scores.sqlite"
     refs = ["a man rides a horse", "two dogs play", "a man rides a horse"]
     cands = ["a man riding a horse", "dogs playing", "a man riding a horse"]
-    with CaptionMetrics(("meteor",), cache=path) as first:
+    with CaptionMetrics(("meteor",), cache=path, meteor_engine=engine) as first:
+        first.prestart()
         first.prepare(zip(refs, cands))
-        assert first._meteor is not None  # started early because nothing was cached
+        # The jar's JVM starts early because nothing was cached; Python starts when it scores.
+        assert (first._meteor is not None) == (engine == "java")
+        assert first.jvm_metrics == (("meteor",) if engine == "java" else ())
         scores = first.score("meteor", refs, cands)
     assert scores[0] == scores[2] and 0 < scores[1] < scores[0] < 1
-    with CaptionMetrics(("meteor",), cache=path) as second:
+    with CaptionMetrics(("meteor",), cache=path, meteor_engine=engine) as second:
         second.prepare(zip(refs, cands))
         again = second.score("meteor", refs, cands)
-        assert second._meteor is None  # everything came from the cache: no JVM
+        assert second._meteor is None  # everything came from the cache: no scorer at all
     np.testing.assert_array_equal(again, scores)
 
 

@@ -278,3 +278,16 @@ def test_ids_beyond_64_bits_are_an_input_error():
     with pytest.raises(InputError, match="64-bit") as err:
         chota(gt, [dict(pred[0], image_id=2**63), pred[1]], iou="box", caption_metrics=())
     assert err.value.field == "image_id"
+
+
+def test_records_without_a_box_keep_their_place():
+    """Mask-only records get NaN boxes; a bad box after them is named by its own record."""
+    from benchmark.io import load_ground_truth, load_predictions
+
+    gt = load_ground_truth(gt_dict())
+    mask_only = pred(track_id=3, bbox=None, segmentation={"size": [20, 20], "counts": [400]})
+    det = load_predictions([mask_only, pred(track_id=4, bbox=[1, 2, 3, 4])], gt)
+    by_track = dict(zip(det.track.tolist(), det.boxes.tolist()))
+    assert all(math.isnan(v) for v in by_track[3]) and by_track[4] == [1, 2, 3, 4]
+    error = error_of(gt_dict(), [mask_only, pred(track_id=4), pred(track_id=5, bbox=[0, 0, -1, 1])])
+    assert error.record == "predictions[2]" and "negative width" in str(error)

@@ -25,14 +25,12 @@ Example:
 
 from __future__ import annotations
 
-import gc
 import gzip
 import json
 import math
 import os
 import sys
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import is_not
@@ -42,6 +40,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from benchmark.errors import InputError, shown
+from benchmark.gc_pause import gc_paused
 from benchmark.structures.masks import check_compressed_rles
 
 Source = str | os.PathLike | dict | list
@@ -153,24 +152,6 @@ class GroundTruth:
 
 
 # --------------------------------------------------------------------------- reading files
-
-@contextmanager
-def gc_paused():
-    """Pause Python's cyclic garbage collector while parsed JSON is built and read.
-
-    Every container a parser creates counts towards the next collection, and the collections
-    scan every container alive: on a 70 MB prediction file they take half of the parse time.
-    Parsed JSON holds no reference cycles, so pausing leaves nothing behind. Usable as a
-    decorator; nests (only the outermost pause re-enables the collector).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
 
 @gc_paused()
 def read_json(source: Source, *, what: str) -> tuple[Any, str]:

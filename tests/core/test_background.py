@@ -16,7 +16,8 @@ import benchmark.background as background
 from benchmark import chota
 from benchmark.background import PendingGroundTruth
 from benchmark.errors import InputError
-from benchmark.io import gc_paused, load_ground_truth
+from benchmark.gc_pause import gc_paused
+from benchmark.io import load_ground_truth
 
 GOLDEN = Path(__file__).parents[1] / "data" / "golden"
 

@@ -28,6 +28,7 @@ from benchmark.captions.meteor15.normalize import java_trim, tokens
 from benchmark.captions.meteor15.paraphrase import ParaphraseTable, cached_table
 from benchmark.captions.meteor15.resources import english_prefixes, function_words
 from benchmark.captions.meteor15.score import Stats, segment_score
+from benchmark.gc_pause import gc_paused
 
 __all__ = ["PythonMeteor", "pair_stats", "python_meteor_metric_id"]
 
@@ -58,7 +59,8 @@ _FORKED: tuple[PythonMeteor, Sequence, Sequence] | None = None
 def _score_range(bounds: tuple[int, int]) -> np.ndarray:
     scorer, refs, cands = _FORKED
     start, stop = bounds
-    return np.array([scorer.pair_score(refs[i], cands[i]) for i in range(start, stop)], dtype=np.float64)
+    with gc_paused():
+        return np.array([scorer.pair_score(refs[i], cands[i]) for i in range(start, stop)], dtype=np.float64)
 
 
 def pair_stats(test: Words, ref: Words, *, paraphrases: ParaphraseTable | None,
@@ -147,10 +149,13 @@ class PythonMeteor:
         workers = min(self.num_workers if self.num_workers is not None else (os.cpu_count() or 1),
                       len(cands) // (_PARALLEL_MIN_PAIRS // 2))
         if workers <= 1 or len(cands) < _PARALLEL_MIN_PAIRS or sys.platform != "linux":
-            return np.array([self.pair_score(r, c) for r, c in zip(refs, cands)], dtype=np.float64)
+            # Words and alignments are many small containers and no cycles: no collections.
+            with gc_paused():
+                return np.array([self.pair_score(r, c) for r, c in zip(refs, cands)], dtype=np.float64)
         global _FORKED
-        # Twice as many ranges as workers: a worker that drew short captions takes another.
-        edges = np.linspace(0, len(cands), 2 * workers + 1).astype(int).tolist()
+        # Eight ranges per worker: one that drew short captions (or warmed its caches sooner)
+        # takes more, so that the workers end together.
+        edges = np.linspace(0, len(cands), 8 * workers + 1).astype(int).tolist()
         _FORKED = (self, refs, cands)
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:

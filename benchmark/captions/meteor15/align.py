@@ -164,12 +164,13 @@ def candidates(test: Words, ref: Words, *, paraphrases: ParaphraseTable | None) 
         return per_ref
     for j, h in enumerate(ref_hash):
         per_ref[j].extend(Match(j, 1, i, 1, STEM) for i in test.by_stem.get(ref.stems[j], ()) if test_hash[i] != h)
-    if test.by_synset:
+    by_synset = test.by_synset
+    if by_synset:
         for j, h in enumerate(ref_hash):
             if ref.synsets[j]:
                 shared = set()
                 for synset in ref.synsets[j]:
-                    shared.update(test.by_synset.get(synset, ()))
+                    shared.update(by_synset.get(synset, ()))
                 per_ref[j].extend(Match(j, 1, i, 1, SYNONYM) for i in sorted(shared) if test_hash[i] != h)
     if paraphrases is not None:
         for m in paraphrase_matches(paraphrases, test.paraphrase, ref.paraphrase):

@@ -607,7 +607,7 @@ class FrameColumns:
     needs no ground truth: every field's type, the boxes, the RLE strings, the captions and
     the scores. :func:`_place_frame_columns` then places them in the ground truth's frames."""
 
-    where: "_Where"
+    where: _Where
     image_ids: np.ndarray
     tracks: np.ndarray
     boxes: np.ndarray
@@ -617,7 +617,7 @@ class FrameColumns:
     video_ids: list  # the optional video_id of each record (None where absent)
 
 
-def _frame_columns(records: list, where: "_Where", *, scores: bool,
+def _frame_columns(records: list, where: _Where, *, scores: bool,
                    require_captions: bool) -> FrameColumns:
     image_ids = _int_column(records, "image_id", where)
     tracks = _track_column(records, where)

@@ -152,12 +152,20 @@ def _assign(score: np.ndarray, gt_frame: np.ndarray, pred_frame: np.ndarray,
     n_pairs = n_gt * n_pred
     start = np.cumsum(n_pairs) - n_pairs
     single = np.flatnonzero(n_pairs == 1)  # a 1x1 problem is its own assignment
-    matched = [start[single]]
-    for f in np.flatnonzero(n_pairs > 1).tolist():
-        s, rows, cols = start[f], n_gt[f], n_pred[f]
-        r, c = linear_sum_assignment(-score[s:s + rows * cols].reshape(rows, cols))
-        matched.append(s + r * cols + c)
-    out = np.concatenate(matched)
+    several = np.flatnonzero(n_pairs > 1)
+    cost = -score  # once for the video, not per frame
+    # Per frame only the solve: Python ints in, rows and columns out; the pair indices are
+    # computed for all frames at once (per-frame numpy calls cost more than the solves).
+    starts, widths = start[several], n_pred[several]
+    solved_rows, solved_cols = [], []
+    for s, rows, cols in zip(starts.tolist(), n_gt[several].tolist(), widths.tolist()):
+        r, c = linear_sum_assignment(cost[s:s + rows * cols].reshape(rows, cols))
+        solved_rows.append(r)
+        solved_cols.append(c)
+    per_frame = np.minimum(n_gt[several], widths)  # a solve matches min(rows, cols) pairs
+    out = np.concatenate([start[single]] + ([
+        np.repeat(starts, per_frame) + np.concatenate(solved_rows) * np.repeat(widths, per_frame)
+        + np.concatenate(solved_cols)] if len(several) else []))
     out.sort()
     return out
 

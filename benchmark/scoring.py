@@ -31,9 +31,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from benchmark.background import PendingGroundTruth
 from benchmark.errors import InputError
 from benchmark.fields import OFFICIAL_CAPTION_METRICS, result_fields
-from benchmark.background import PendingGroundTruth
 from benchmark.io import (Detections, GroundTruth, Source, iter_newline_captions,
                           load_ground_truth, place_predictions, read_predictions)
 from benchmark.matching import (HOTA_ALPHAS, SequenceCounts, SequenceInput, match_sequence,
@@ -307,6 +307,11 @@ class Chota:
     Videos that never receive predictions count as missed (all their boxes are FN). Each
     video may be updated once.
 
+    ``gt`` is a path, parsed JSON, a loaded :class:`~benchmark.io.GroundTruth`, or a
+    :class:`~benchmark.background.PendingGroundTruth` still loading in a child process: that
+    one is waited for at the first :meth:`update`, once the predictions' file has been read
+    (what :func:`chota` does with two files).
+
     Example:
         >>> metric = Chota("gt.json", iou="box", caption_metrics=("cider", "meteor"))  # doctest: +SKIP
         >>> for batch in model_outputs:                                                # doctest: +SKIP
@@ -316,7 +321,7 @@ class Chota:
 
     def __init__(
         self,
-        gt: Source | GroundTruth,
+        gt: Source | GroundTruth | PendingGroundTruth,
         *,
         iou: str = "box",
         alphas: str | float | Sequence[float] = (0.5,),

@@ -19,8 +19,10 @@ LV-VIS-val-scale mask set (837 videos, 720x1280 RLE). Rows:
 * pycocotools' mask IoUs alone against ours on the mask set (``caption_metrics=()``), and
   the part of ours that decodes and checks every RLE string (the reference does not).
 
-Every pair of rows is checked to give the same numbers. Writes a Markdown table and a JSON.
-Takes about 10 minutes on a 2-core machine.
+The machine's speed can drift within minutes: METEOR cold and CHOTA at alpha 0.5 against
+the reference are the median of ``--repeats`` runs (default 3; ours and the reference's
+interleaved), all runs in the JSON. Every pair of rows is checked to give the same numbers.
+Writes a Markdown table and a JSON. Takes about 15 minutes on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 import numpy as np
 
@@ -184,6 +187,8 @@ def main() -> None:
     parser.add_argument("--reference-videos", type=int, default=60,
                         help="videos on which the 19-alpha reference profile is timed")
     parser.add_argument("--skip-masks", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs behind each median row (METEOR cold, CHOTA vs reference at alpha 0.5)")
     args = parser.parse_args()
     rows: list[tuple[str, float, str]] = []
     work = Path(tempfile.mkdtemp(prefix="dvoc-speed-"))
@@ -197,17 +202,25 @@ def main() -> None:
     caps = ("cider", "meteor")
     cache = work / "scores.sqlite"
 
+    # This machine's speed drifts by up to 1.5x within minutes: the headline rows are the
+    # median of --repeats runs, ours and the reference's interleaved (each cold run of ours
+    # with a new, empty cache).
+    runs: dict[str, list[float]] = {"ours05": [], "ref05": [], "meteor-python": [], "meteor-java": []}
     t_cold, ours05 = timed(chota, gt_path, pred_path, caption_metrics=caps, cache=cache)
+    runs["ours05"].append(t_cold)
     t_cold_java, ours_java = timed(chota, gt_path, pred_path, caption_metrics=caps, cache=work / "java.sqlite",
                                    meteor_engine="java")
     check_same("METEOR in the jar", ours05.to_dict(), ours_java.to_dict(), rel=1e-9)
-    t_meteor = {engine: meteor_cold(engine, gt, predictions, work) for engine in ("python", "java")}
+    for _ in range(args.repeats):
+        for engine in ("python", "java"):
+            runs[f"meteor-{engine}"].append(meteor_cold(engine, gt, predictions, work))
+    t_meteor = {engine: median(runs[f"meteor-{engine}"]) for engine in ("python", "java")}
     t_warm, _ = timed(chota, gt_path, pred_path, caption_metrics=caps, cache=cache)
     t_cold19, ours19 = timed(chota, gt_path, pred_path, caption_metrics=caps, alphas="hota",
                              cache=work / "scores19.sqlite")
     t_warm19, _ = timed(chota, gt_path, pred_path, caption_metrics=caps, alphas="hota",
                         cache=work / "scores19.sqlite")
-    print(f"ours: {t_cold:.1f}s cold, {t_warm:.1f}s warm (alpha 0.5); "
+    print(f"ours: {t_cold:.1f}s cold (first run), {t_warm:.1f}s warm (alpha 0.5); "
           f"{t_cold19:.1f}s / {t_warm19:.1f}s (19 alphas)", flush=True)
 
     from pycocoevalcap.meteor.meteor import Meteor
@@ -227,8 +240,16 @@ def main() -> None:
         stop_meteor(meteor)
         return time.perf_counter() - start, values
 
-    t_ref05, ref05 = reference([0.5])
-    check_same("reference profile, alpha 0.5", ours05.to_dict(), ref05)
+    for k in range(args.repeats):
+        if k:
+            t, again = timed(chota, gt_path, pred_path, caption_metrics=caps,
+                             cache=work / f"scores-repeat{k}.sqlite")
+            check_same("a repeated run", again.to_dict(), ours05.to_dict(), rel=0)
+            runs["ours05"].append(t)
+        t, ref05 = reference([0.5])
+        runs["ref05"].append(t)
+        check_same("reference profile, alpha 0.5", ours05.to_dict(), ref05)
+    t_cold, t_ref05 = median(runs["ours05"]), median(runs["ref05"])
     n_sub = args.reference_videos
     t_ref19_sub, ref19_sub = reference(HOTA_ALPHAS, videos=n_sub)
     def start_jvm():  # the JVM is ready once it answers one pair
@@ -241,15 +262,16 @@ def main() -> None:
     print(f"reference profile: {t_ref05:.1f}s (alpha 0.5), ~{t_ref19:.0f}s (19 alphas, "
           f"scaled from {n_sub} videos: {t_ref19_sub:.1f}s)", flush=True)
 
+    med = f" (median of {args.repeats})" if args.repeats > 1 else ""
     rows += [
-        ("METEOR, 3,000 distinct pairs, cold process, Python", t_meteor["python"],
+        (f"METEOR, 3,000 distinct pairs, cold process, Python{med}", t_meteor["python"],
          f"{t_meteor['java'] / t_meteor['python']:.1f}x"),
-        ("METEOR, 3,000 distinct pairs, cold process, jar (JVM start included)", t_meteor["java"], "1x"),
-        ("box CHOTA (CIDEr+METEOR), alpha 0.5, empty cache", t_cold, f"{t_ref05 / t_cold:.1f}x"),
+        (f"METEOR, 3,000 distinct pairs, cold process, jar (JVM start included){med}", t_meteor["java"], "1x"),
+        (f"box CHOTA (CIDEr+METEOR), alpha 0.5, empty cache{med}", t_cold, f"{t_ref05 / t_cold:.1f}x"),
         ("box CHOTA (CIDEr+METEOR), alpha 0.5, empty cache, METEOR in the jar", t_cold_java,
          f"{t_ref05 / t_cold_java:.1f}x"),
         ("box CHOTA (CIDEr+METEOR), alpha 0.5, cached pairs", t_warm, f"{t_ref05 / t_warm:.1f}x"),
-        ("reference cost profile, alpha 0.5", t_ref05, "1x"),
+        (f"reference cost profile, alpha 0.5{med}", t_ref05, "1x"),
         ("box CHOTA (CIDEr+METEOR), 19 alphas, empty cache", t_cold19, f"{t_ref19 / t_cold19:.0f}x"),
         ("box CHOTA (CIDEr+METEOR), 19 alphas, cached pairs", t_warm19, f"{t_ref19 / t_warm19:.0f}x"),
         (f"reference cost profile, 19 alphas (scaled from {n_sub} videos)", t_ref19, "1x"),
@@ -283,6 +305,7 @@ def main() -> None:
     (out / "speed.md").write_text("\n".join(lines) + "\n")
     (out / "speed.json").write_text(json.dumps(
         {"machine": machine, "rows": [{"run": n, "seconds": s, "vs_peer": r} for n, s, r in rows],
+         "repeated_runs": runs,
          "scores_alpha0.5": ours05.to_dict(), "scores_19": ours19.to_dict()}, indent=2))
     print("\n".join(lines))
 

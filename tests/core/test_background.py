@@ -33,6 +33,20 @@ def always_background(monkeypatch):
     monkeypatch.setattr(background.os, "cpu_count", lambda: 2)
 
 
+@pytest.fixture
+def children(monkeypatch):
+    """The child process of each PendingGroundTruth created (None where it loads here)."""
+    started = []
+    real_init = PendingGroundTruth.__init__
+
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        started.append(self._process)
+
+    monkeypatch.setattr(PendingGroundTruth, "__init__", spy)
+    return started
+
+
 def assert_same(a, b):
     """Two loaded objects (dataclasses of arrays, lists and scalars) are equal field by field."""
     assert type(a) is type(b)
@@ -61,21 +75,13 @@ def test_the_child_loads_what_this_process_loads(case, always_background):
 
 @pytest.mark.parametrize("iou", ["box", "mask"])
 def test_chota_scores_the_same_with_the_ground_truth_loaded_in_the_background(iou, always_background,
-                                                                               monkeypatch):
-    started = []
-    real_init = PendingGroundTruth.__init__
-
-    def spy(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        started.append(self.in_background)
-
-    monkeypatch.setattr(PendingGroundTruth, "__init__", spy)
+                                                                               children):
     gt, pred = GOLDEN / "visible_medium" / "gt.json", GOLDEN / "visible_medium" / "pred.json"
     options = dict(iou=iou, caption_metrics=("cider",), alphas="hota")
     result = chota(gt, pred, **options)
-    assert started == [True]
+    assert len(children) == 1 and children[0] is not None
     inline = chota(gt, pred, num_workers=1, **options)  # one process: loads in turn
-    assert started == [True, False]
+    assert len(children) == 2 and children[1] is None
     assert result.to_dict() == inline.to_dict()
     assert result.per_video.equals(inline.per_video)
 
@@ -160,15 +166,7 @@ def test_close_stops_a_child_still_loading(tmp_path, always_background, monkeypa
     assert time.perf_counter() - start < 5 and not process.is_alive()
 
 
-def test_a_failed_run_stops_the_child(tmp_path, always_background, monkeypatch):
-    children = []
-    real_init = PendingGroundTruth.__init__
-
-    def spy(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        children.append(self._process)
-
-    monkeypatch.setattr(PendingGroundTruth, "__init__", spy)
+def test_a_failed_run_stops_the_child(tmp_path, always_background, monkeypatch, children):
     gt_path = write(tmp_path, "gt.json", small_case()[0])
     pred_path = tmp_path / "pred.json"
     pred_path.write_text("[{")

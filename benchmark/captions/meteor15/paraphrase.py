@@ -218,24 +218,28 @@ class Sentence:
         self.ids = table.ids(words)
         spans = _spans(self.ids)
         self.span_starts = _span_starts(spans)
-        self.span_keys = np.array(sorted(self.span_starts), dtype=np.uint64)
         found = table.phrases_of(self.ids, spans)
         self.hit_start = [start for start, _, records in found for _ in range(len(records))]
         self.hit_depth = [depth for _, depth, records in found for _ in range(len(records))]
-        self.hit_record = np.concatenate([records for _, _, records in found]) if found else np.zeros(0, np.int64)
-        self.hit_key = np.asarray(table.second_keys[self.hit_record]) if found else np.zeros(0, np.uint64)
+        records = np.concatenate([records for _, _, records in found]) if found else np.zeros(0, np.int64)
+        # Python lists: each pair reads them in a loop of dictionary lookups.
+        self.hit_record: list[int] = records.tolist()
+        self.hit_key: list[int] = np.asarray(table.second_keys[records]).tolist() if found else []
 
 
 def _pass(table: ParaphraseTable, phrase_side: Sentence, other_side: Sentence
           ) -> Iterator[tuple[int, int, int, int]]:
     """(phrase start, phrase length, paraphrase start, paraphrase length) in the jar's order:
     phrase start, depth, record (file order), paraphrase start."""
-    if not len(phrase_side.hit_key) or not len(other_side.span_keys):
+    starts_of = other_side.span_starts
+    if not starts_of:
         return
-    nearest = np.minimum(np.searchsorted(other_side.span_keys, phrase_side.hit_key), len(other_side.span_keys) - 1)
-    for h in np.flatnonzero(other_side.span_keys[nearest] == phrase_side.hit_key).tolist():
-        paraphrase = table._phrase(1, int(phrase_side.hit_record[h]))
-        for at in other_side.span_starts[int(phrase_side.hit_key[h])]:
+    for h, key in enumerate(phrase_side.hit_key):
+        starts = starts_of.get(key)  # the other side's spans with this paraphrase's key
+        if starts is None:
+            continue
+        paraphrase = table._phrase(1, phrase_side.hit_record[h])
+        for at in starts:
             if other_side.ids[at:at + len(paraphrase)] == paraphrase:
                 yield phrase_side.hit_start[h], phrase_side.hit_depth[h], at, len(paraphrase)
 

@@ -671,9 +671,8 @@ def _geometry(where: _Where, bboxes: list,
     n = len(bboxes)
     # The usual files give every record a box, or none a segmentation: count before scanning.
     all_boxes, no_segmentations = None not in bboxes, segmentations.count(None) == n
-    has_box = np.ones(n, dtype=bool) if all_boxes \
-        else np.fromiter(map(is_not, bboxes, repeat(None)), dtype=bool, count=n)
     if not all_boxes:
+        has_box = np.fromiter(map(is_not, bboxes, repeat(None)), dtype=bool, count=n)
         has_seg = np.zeros(n, dtype=bool) if no_segmentations \
             else np.fromiter(map(is_not, segmentations, repeat(None)), dtype=bool, count=n)
         neither = np.flatnonzero(~has_box & ~has_seg)
@@ -717,7 +716,7 @@ def _geometry(where: _Where, bboxes: list,
         idx = np.flatnonzero(has_box)
         if len(idx):
             boxes[idx] = _box_array([bboxes[k] for k in idx.tolist()], where, "bbox", idx.tolist())
-    return boxes.reshape(n, 4), (None if no_segmentations else segmentations)
+    return boxes, (None if no_segmentations else segmentations)
 
 
 def _score_column(records: list, where: _Where) -> np.ndarray:
@@ -855,11 +854,14 @@ class PredictionRecords:
         records: per-track records as parsed (they can only be expanded once the videos'
             lengths are known), else ``None``.
         columns: per-frame records (with ``image_id``) as checked columns, else ``None``.
+        require_captions: whether a record without a caption is an error (per-track records
+            are checked when placed).
     """
 
     source: str
     records: list | None
     columns: FrameColumns | None
+    require_captions: bool = True
 
 
 @gc_paused()
@@ -890,14 +892,15 @@ def read_predictions(source: Source, *, require_captions: bool = True) -> Predic
                          source=name)
     first = next((r for r in data if isinstance(r, dict)), {})
     if "image_id" not in first and ("segmentations" in first or "bboxes" in first):
-        return PredictionRecords(source=name, records=data, columns=None)
+        return PredictionRecords(source=name, records=data, columns=None,
+                                 require_captions=require_captions)
     # The parsed records are let go here: columns are all the scorer needs.
     return PredictionRecords(source=name, records=None, columns=_frame_columns(
-        data, _Where(name, "predictions"), scores=True, require_captions=require_captions))
+        data, _Where(name, "predictions"), scores=True, require_captions=require_captions),
+        require_captions=require_captions)
 
 
 def place_predictions(records: PredictionRecords, gt: GroundTruth, *,
-                      require_captions: bool = True,
                       score_threshold: float | None = None) -> Detections:
     """Place what :func:`read_predictions` read in the ground truth's videos and frames:
     per-frame records by ``image_id``, per-track records by ``video_id`` and list position,
@@ -908,7 +911,7 @@ def place_predictions(records: PredictionRecords, gt: GroundTruth, *,
         video_index = {int(v): i for i, v in enumerate(gt.video_ids.tolist())}
         detections = _per_track_detections(records.records, _Where(records.source, "predictions"),
                                            video_index, gt.num_frames, scores=True,
-                                           require_captions=require_captions,
+                                           require_captions=records.require_captions,
                                            frame_at_position=gt.frame_at_position)
     else:
         if not len(gt.images):
@@ -935,7 +938,7 @@ def load_predictions(source: Source, gt: GroundTruth, *, require_captions: bool 
         ([3], [0.9])
     """
     return place_predictions(read_predictions(source, require_captions=require_captions), gt,
-                             require_captions=require_captions, score_threshold=score_threshold)
+                             score_threshold=score_threshold)
 
 
 def iter_newline_captions(detections: Detections) -> Iterable[tuple[str, str]]:

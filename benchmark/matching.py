@@ -156,13 +156,13 @@ def _assign(score: np.ndarray, gt_frame: np.ndarray, pred_frame: np.ndarray,
     cost = -score  # once for the video, not per frame
     # Per frame only the solve: Python ints in, rows and columns out; the pair indices are
     # computed for all frames at once (per-frame numpy calls cost more than the solves).
-    starts, widths = start[several], n_pred[several]
+    starts, heights, widths = start[several], n_gt[several], n_pred[several]
     solved_rows, solved_cols = [], []
-    for s, rows, cols in zip(starts.tolist(), n_gt[several].tolist(), widths.tolist()):
+    for s, rows, cols in zip(starts.tolist(), heights.tolist(), widths.tolist()):
         r, c = linear_sum_assignment(cost[s:s + rows * cols].reshape(rows, cols))
         solved_rows.append(r)
         solved_cols.append(c)
-    per_frame = np.minimum(n_gt[several], widths)  # a solve matches min(rows, cols) pairs
+    per_frame = np.minimum(heights, widths)  # a solve matches min(rows, cols) pairs
     out = np.concatenate([start[single]] + ([
         np.repeat(starts, per_frame) + np.concatenate(solved_rows) * np.repeat(widths, per_frame)
         + np.concatenate(solved_cols)] if len(several) else []))

@@ -466,14 +466,12 @@ class Chota:
 
     def _load(self, source: Source) -> Detections:
         """Read the predictions (while a pending ground truth loads), then place them."""
-        require = bool(self.caption_metrics)
         try:
-            records = read_predictions(source, require_captions=require)
+            records = read_predictions(source, require_captions=bool(self.caption_metrics))
         except InputError:
             self.gt  # noqa: B018 - a ground-truth error comes first, as when loaded in turn
             raise
-        return place_predictions(records, self.gt, require_captions=require,
-                                 score_threshold=self.score_threshold)
+        return place_predictions(records, self.gt, score_threshold=self.score_threshold)
 
     def _match_all(self, inputs: list[VideoInput], cider_text: list[str] | None):
         workers = self.num_workers if self.num_workers is not None else (os.cpu_count() or 1)
